@@ -1,0 +1,70 @@
+//! The command line: one binary, `backup-guard` (also usable as `kubectl backup-guard`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod offline;
+
+/// backup-guard: make every destruction of Velero backup data explicit.
+#[derive(Debug, Parser)]
+#[command(name = "backup-guard", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate one AdmissionReview offline, as the webhook would, and print the response.
+    Review(ReviewArgs),
+    /// Policy file tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file: exit 0 if it would take effect, 1 with the error otherwise.
+    Check {
+        /// The policy file (`policy.yaml`).
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// Policy file (default: the default policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Objects to seed the index with, as `kubectl get -o yaml|json` prints them (repeatable).
+    #[arg(long = "objects")]
+    pub objects: Vec<PathBuf>,
+    /// The time to decide at (RFC 3339; default: now).
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Signing key file (its bytes are the key); without it no stamp verifies.
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Answer as the mutating webhook instead of the validating one.
+    #[arg(long)]
+    pub mutate: bool,
+    /// The AdmissionReview JSON file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Review(args) => offline::review(&args),
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => offline::policy_check(&file),
+    }
+}

@@ -1,0 +1,302 @@
+//! The compact in-memory view the webhook decides from: protected backups per namespace,
+//! per storage location, snapshot contents, and object counts of the guarded CRDs.
+//!
+//! Pure data: fed by a watch in the server, by `--objects` files in `review`. Strings that
+//! repeat (namespaces, locations) are interned; the sanction facts of a backup are boxed and
+//! present only on backups that carry a delete request, so an ordinary backup costs little.
+
+mod load;
+
+pub use load::{objects_from_text, LoadError};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::policy::config::Policy;
+use crate::policy::request::{Object, Resource};
+use crate::policy::stamps::{sanction, SanctionFacts, VELERO_BACKUP_NAME};
+
+/// What the index remembers of one Backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupEntry {
+    /// Its BackupStorageLocation (interned).
+    pub location: Arc<str>,
+    /// `status.expiration`, unix seconds.
+    pub expiration: Option<i64>,
+    /// Hold and request state; `None` for a backup with neither.
+    pub facts: Option<Box<SanctionFacts>>,
+}
+
+impl BackupEntry {
+    /// Whether it is on legal hold.
+    pub fn held(&self) -> bool {
+        self.facts.as_ref().is_some_and(|f| f.held)
+    }
+
+    /// Whether deletion is sanctioned under `policy` at `now`.
+    pub fn sanctioned(&self, policy: &Policy, now: i64) -> bool {
+        self.facts
+            .as_ref()
+            .is_some_and(|f| sanction(f, policy, now).is_ok())
+    }
+}
+
+/// What the index remembers of one VolumeSnapshotContent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentEntry {
+    /// `spec.deletionPolicy` is `Delete`.
+    pub deletes_storage: bool,
+    /// `velero.io/backup-name`, when Velero made it.
+    pub backup: Option<Arc<str>>,
+}
+
+#[derive(Debug, Default)]
+struct NamespaceEntry {
+    backups: HashMap<Box<str>, BackupEntry>,
+    /// Backups whose facts might sanction them; zero means every backup here is protected.
+    maybe_sanctioned: usize,
+    /// Backups per storage location name.
+    locations: HashMap<Arc<str>, usize>,
+}
+
+/// The index. Reads are `&self`; the watch applies changes through `&mut self`.
+#[derive(Debug, Default)]
+pub struct Index {
+    namespaces: HashMap<Arc<str>, NamespaceEntry>,
+    contents: HashMap<Box<str>, ContentEntry>,
+    delete_requests: HashSet<(Arc<str>, Box<str>)>,
+    storage_locations: HashSet<(Arc<str>, Box<str>)>,
+    strings: HashSet<Arc<str>>,
+    backups_total: usize,
+}
+
+/// Protected backups found in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    pub count: usize,
+    /// Up to the number of names asked for, sorted.
+    pub names: Vec<String>,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(existing) = self.strings.get(s) {
+            return existing.clone();
+        }
+        let new: Arc<str> = s.into();
+        self.strings.insert(new.clone());
+        new
+    }
+
+    /// Adds or replaces an object of a guarded kind; the signing key verifies stamps once here.
+    pub fn apply(&mut self, resource: Resource, obj: &Object, key: &[u8]) {
+        let ns = obj.metadata.namespace.as_str();
+        let name = obj.metadata.name.as_str();
+        match resource {
+            Resource::Backup => {
+                let facts = SanctionFacts::of(&obj.metadata, key);
+                let entry = BackupEntry {
+                    location: self.intern(obj.spec.storage_location.as_deref().unwrap_or("")),
+                    expiration: obj
+                        .status
+                        .expiration
+                        .as_deref()
+                        .and_then(|e| e.parse::<Timestamp>().ok())
+                        .map(|t| t.as_second()),
+                    facts: (facts != SanctionFacts::default()).then(|| Box::new(facts)),
+                };
+                self.remove(resource, ns, name);
+                let ns = self.intern(ns);
+                let slot = self.namespaces.entry(ns).or_default();
+                slot.maybe_sanctioned += usize::from(maybe(&entry));
+                *slot.locations.entry(entry.location.clone()).or_default() += 1;
+                slot.backups.insert(name.into(), entry);
+                self.backups_total += 1;
+            }
+            Resource::VolumeSnapshotContent => {
+                let backup = obj.label(VELERO_BACKUP_NAME).map(|b| self.intern(b));
+                let entry = ContentEntry {
+                    deletes_storage: obj.spec.deletion_policy.as_deref() == Some("Delete"),
+                    backup,
+                };
+                self.contents.insert(name.into(), entry);
+            }
+            Resource::DeleteBackupRequest => {
+                let key = (self.intern(ns), name.into());
+                self.delete_requests.insert(key);
+            }
+            Resource::BackupStorageLocation => {
+                let key = (self.intern(ns), name.into());
+                self.storage_locations.insert(key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets an object.
+    pub fn remove(&mut self, resource: Resource, ns: &str, name: &str) {
+        match resource {
+            Resource::Backup => {
+                let Some(slot) = self.namespaces.get_mut(ns) else {
+                    return;
+                };
+                let Some(old) = slot.backups.remove(name) else {
+                    return;
+                };
+                self.backups_total -= 1;
+                slot.maybe_sanctioned -= usize::from(maybe(&old));
+                if let Some(n) = slot.locations.get_mut(&old.location) {
+                    *n -= 1;
+                    if *n == 0 {
+                        slot.locations.remove(&old.location);
+                    }
+                }
+                if slot.backups.is_empty() {
+                    self.namespaces.remove(ns);
+                }
+            }
+            Resource::VolumeSnapshotContent => {
+                self.contents.remove(name);
+            }
+            Resource::DeleteBackupRequest => {
+                self.delete_requests.remove(&(Arc::from(ns), Box::from(name)));
+            }
+            Resource::BackupStorageLocation => {
+                self.storage_locations.remove(&(Arc::from(ns), Box::from(name)));
+            }
+            _ => {}
+        }
+    }
+
+    /// A backup by namespace and name.
+    pub fn backup(&self, ns: &str, name: &str) -> Option<&BackupEntry> {
+        self.namespaces.get(ns)?.backups.get(name)
+    }
+
+    /// Every backup in a namespace (for tools and the controller).
+    pub fn backups_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = (&'a str, &'a BackupEntry)> {
+        self.namespaces
+            .get(ns)
+            .into_iter()
+            .flat_map(|slot| slot.backups.iter().map(|(n, e)| (&**n, e)))
+    }
+
+    /// Unsanctioned backups in a namespace, with up to `max_names` of their names.
+    pub fn protected_in(&self, ns: &str, policy: &Policy, now: i64, max_names: usize) -> Protected {
+        let Some(slot) = self.namespaces.get(ns) else {
+            return Protected {
+                count: 0,
+                names: vec![],
+            };
+        };
+        let count = if slot.maybe_sanctioned == 0 {
+            slot.backups.len()
+        } else {
+            slot.backups
+                .values()
+                .filter(|e| !e.sanctioned(policy, now))
+                .count()
+        };
+        let mut names: Vec<String> = slot
+            .backups
+            .iter()
+            .filter(|(_, e)| slot.maybe_sanctioned == 0 || !e.sanctioned(policy, now))
+            .map(|(n, _)| n.to_string())
+            .collect();
+        names.sort_unstable();
+        names.truncate(max_names);
+        Protected { count, names }
+    }
+
+    /// How many backups in `ns` are stored in location `location`.
+    pub fn backups_at_location(&self, ns: &str, location: &str) -> usize {
+        self.namespaces
+            .get(ns)
+            .and_then(|slot| slot.locations.get(location))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A VolumeSnapshotContent by name.
+    pub fn content(&self, name: &str) -> Option<&ContentEntry> {
+        self.contents.get(name)
+    }
+
+    /// How many objects of a guarded CRD exist (what a CRD deletion would take with it).
+    pub fn count(&self, resource: Resource) -> usize {
+        match resource {
+            Resource::Backup => self.backups_total,
+            Resource::DeleteBackupRequest => self.delete_requests.len(),
+            Resource::BackupStorageLocation => self.storage_locations.len(),
+            Resource::VolumeSnapshotContent => self.contents.len(),
+            _ => 0,
+        }
+    }
+
+    /// VolumeSnapshotContents made by Velero whose deletion would delete the storage snapshot.
+    pub fn deleting_velero_contents(&self) -> usize {
+        self.contents
+            .values()
+            .filter(|c| c.deletes_storage && c.backup.is_some())
+            .count()
+    }
+}
+
+fn maybe(entry: &BackupEntry) -> bool {
+    entry.facts.as_ref().is_some_and(|f| f.may_be_sanctioned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::request::Meta;
+
+    fn backup(ns: &str, name: &str, location: &str) -> Object {
+        let mut o = Object {
+            metadata: Meta {
+                name: name.into(),
+                namespace: ns.into(),
+                uid: format!("uid-{name}"),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        o.spec.storage_location = Some(location.into());
+        o.status.expiration = Some("2026-12-01T00:00:00Z".into());
+        o
+    }
+
+    #[test]
+    fn follows_creates_updates_and_deletes() {
+        let mut idx = Index::new();
+        idx.apply(Resource::Backup, &backup("velero", "a", "default"), b"k");
+        idx.apply(Resource::Backup, &backup("velero", "b", "default"), b"k");
+        idx.apply(Resource::Backup, &backup("velero", "b", "other"), b"k");
+        assert_eq!(idx.count(Resource::Backup), 2);
+        assert_eq!(idx.backups_at_location("velero", "default"), 1);
+        assert_eq!(idx.backups_at_location("velero", "other"), 1);
+        let p = idx.protected_in("velero", &Policy::default(), 0, 1);
+        assert_eq!(p, Protected { count: 2, names: vec!["a".into()] });
+        idx.remove(Resource::Backup, "velero", "a");
+        idx.remove(Resource::Backup, "velero", "b");
+        assert_eq!(idx.count(Resource::Backup), 0);
+        assert_eq!(idx.protected_in("velero", &Policy::default(), 0, 5).count, 0);
+        assert_eq!(idx.backups_at_location("velero", "default"), 0);
+    }
+
+    #[test]
+    fn expiration_is_read_as_unix_seconds() {
+        let mut idx = Index::new();
+        idx.apply(Resource::Backup, &backup("velero", "a", "default"), b"k");
+        let e = idx.backup("velero", "a").expect("indexed");
+        assert_eq!(e.expiration, Some(1_796_083_200));
+        assert!(e.facts.is_none(), "a plain backup carries no boxed facts");
+    }
+}

@@ -1,0 +1,179 @@
+//! The words people read: denial messages that say what is protected, why, and what to run.
+
+use super::config::Policy;
+use super::request::{Request, Resource};
+use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD};
+use crate::index::Protected;
+
+/// Kubernetes shows warnings up to 120 characters well.
+pub fn clip(mut text: String) -> String {
+    if text.chars().count() > 119 {
+        text = text.chars().take(118).collect::<String>() + "…";
+    }
+    text
+}
+
+fn target(req: &Request) -> String {
+    if req.namespace.is_empty() {
+        format!("{} {}", req.resource.kubectl_name(), req.name)
+    } else {
+        format!("{} {}/{}", req.resource.kubectl_name(), req.namespace, req.name)
+    }
+}
+
+/// The short warning: `backup-guard: backup velero/x: <why>`.
+pub fn short(req: &Request, why: &str) -> String {
+    clip(format!("backup-guard: {}: {why}", target(req)))
+}
+
+fn ns_flag(ns: &str) -> String {
+    if ns.is_empty() {
+        String::new()
+    } else {
+        format!(" -n {ns}")
+    }
+}
+
+/// The commands that sanction deleting one object.
+pub fn how_to_sanction(kind: Resource, ns: &str, name: &str, policy: &Policy) -> String {
+    let kind_name = kind.kubectl_name();
+    let n = ns_flag(ns);
+    let mut text = format!(
+        "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
+    );
+    if kind == Resource::Backup {
+        text += &format!(" (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)");
+    }
+    if policy.approval.required {
+        text += &format!(
+            "; then a second person among the approvers runs `kubectl annotate {kind_name} {name}{n} {DELETE_APPROVAL}='<note>'`"
+        );
+    }
+    if kind == Resource::Backup {
+        text += ". backup-guard's controller then deletes its files and snapshots and the Backup itself.";
+    } else {
+        text += ", then delete it again.";
+    }
+    text
+}
+
+/// A protected object (Backup) that someone tried to delete.
+pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> String {
+    let head = format!(
+        "backup-guard: {} is protected: {}; deleting it would remove the cluster's record of a backup",
+        target(req),
+        why.explain()
+    );
+    if why == Unsanctioned::Held {
+        return format!(
+            "{head}. A hold manager must first release the hold: `kubectl label {} {}{} {HOLD}-`.",
+            req.resource.kubectl_name(),
+            req.name,
+            ns_flag(&req.namespace)
+        );
+    }
+    format!(
+        "{head}. {}",
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
+/// A namespace holding protected backups.
+pub fn namespace(name: &str, found: &Protected, policy: &Policy) -> String {
+    let more = if found.count > found.names.len() {
+        format!(" and {} more", found.count - found.names.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "backup-guard: namespace {name} holds {} protected Velero backup(s) ({}{more}); deleting the namespace would delete them. \
+         Request the deletion of each backup first (`kubectl annotate backup <name> -n {name} {DELETE_REQUEST}='<reason>'`{}), \
+         or set mode neuter for this namespace in the policy if only the cluster objects should go.",
+        found.count,
+        found.names.join(", "),
+        if policy.approval.required { ", approved by a second person" } else { "" },
+    )
+}
+
+/// A guarded CRD that still holds objects.
+pub fn crd(req: &Request, holds: Resource, count: usize, policy: &Policy) -> String {
+    format!(
+        "backup-guard: CustomResourceDefinition {} still holds {count} {} object(s); deleting it deletes them all \
+         without admission checks (this is what `velero uninstall` does). Delete or move those objects first. {}",
+        req.name,
+        holds.as_str(),
+        how_to_sanction(Resource::CustomResourceDefinition, "", &req.name, policy)
+    )
+}
+
+/// A DeleteBackupRequest for a backup that may not go.
+pub fn delete_request(ns: &str, backup: &str, why: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: refusing a DeleteBackupRequest for backup {ns}/{backup}: {why}. \
+         A DeleteBackupRequest makes Velero delete the backup's files and snapshots. {}",
+        how_to_sanction(Resource::Backup, ns, backup, policy)
+    )
+}
+
+/// A change that would make Velero's TTL collector delete a backup sooner.
+pub fn tampering(req: &Request, what: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: this update {what} on {}, which would let Velero's TTL collector delete the backup sooner. {}",
+        target(req),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
+/// A BackupStorageLocation that backups still refer to.
+pub fn location(req: &Request, count: usize, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} is where {count} backup(s) are stored; deleting it (as `velero backup-location delete` does) \
+         also deletes their Backup objects and strands their cleanup. Move or delete those backups first. {}",
+        target(req),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
+/// A snapshot whose deletion would delete the storage snapshot of a backup.
+pub fn snapshot(req: &Request, backup: &str, content: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} belongs to Velero backup {backup} and its content {content} has deletionPolicy Delete, \
+         so deleting it would delete the storage snapshot. Set the content's deletionPolicy to Retain first \
+         (`kubectl patch volumesnapshotcontent {content} --type merge -p '{{\"spec\":{{\"deletionPolicy\":\"Retain\"}}}}'`), \
+         or request deletion of the backup: {}",
+        target(req),
+        how_to_sanction(Resource::Backup, &policy.velero.namespace, backup, policy)
+    )
+}
+
+/// A hold released by someone who is not a hold manager.
+pub fn hold_release(req: &Request, policy: &Policy) -> String {
+    let m = &policy.hold.managers;
+    format!(
+        "backup-guard: {} is on legal hold and {} is not a hold manager (policy hold.managers: users [{}], groups [{}]). \
+         Ask a hold manager to remove the label {HOLD}.",
+        target(req),
+        req.user.username,
+        m.users.join(", "),
+        m.groups.join(", ")
+    )
+}
+
+/// Stamps written by someone other than the guard.
+pub fn stamps(req: &Request) -> String {
+    format!(
+        "backup-guard: the annotations backup-guard.io/delete-requested-*, delete-approved-* and delete-signature on {} \
+         are written only by backup-guard's mutating webhook. Set only {DELETE_REQUEST} (or {DELETE_APPROVAL}) \
+         and leave the stamps alone.",
+        target(req)
+    )
+}
+
+/// An approval that cannot count.
+pub fn approval(req: &Request, why: &str) -> String {
+    format!(
+        "backup-guard: approval of {} refused: {why}. Approval must come from someone in the policy's \
+         approval.approvers other than the requester.",
+        target(req)
+    )
+}

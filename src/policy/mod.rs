@@ -1,0 +1,17 @@
+//! The decision core: pure functions from a request, a policy, an index snapshot, `now` and the
+//! signing key to a [`Decision`]. No I/O, no clock, no async.
+
+pub mod config;
+pub mod decision;
+pub mod duration;
+pub mod messages;
+pub mod mutate;
+pub mod request;
+pub mod rules;
+pub mod stamps;
+
+pub use config::{Mode, Policy, PolicyError};
+pub use decision::{Actor, Class, Context, Decision, Outcome, Reason};
+pub use mutate::mutate;
+pub use request::{DecodeError, Object, Operation, Request, Resource};
+pub use rules::validate;

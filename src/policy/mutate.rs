@@ -1,0 +1,204 @@
+//! The mutating rules: stamp the user's words, keep Velero's snapshot contents `Retain`, and in
+//! neuter mode strip finalizers that would delete storage.
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::config::Mode;
+use super::decision::{Context, Decision};
+use super::request::{Object, Operation, Request, Resource};
+use super::rules::{mode_for, STORAGE_DELETING_FINALIZERS};
+use super::stamps::{
+    sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
+    ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, VELERO_BACKUP_NAME,
+};
+
+/// The mutating webhook's decision: always allowed, with a patch when something must change.
+pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
+    let mode = mode_for(req, ctx.policy);
+    let mut decision = Decision::allow(mode);
+    if mode == Mode::Off || !matches!(req.operation, Operation::Create | Operation::Update) {
+        return decision;
+    }
+    let Some(obj) = req.object.as_ref() else {
+        return decision;
+    };
+    let mut ops = Vec::new();
+    if matches!(
+        req.resource,
+        Resource::Backup
+            | Resource::BackupStorageLocation
+            | Resource::CustomResourceDefinition
+            | Resource::VolumeSnapshot
+            | Resource::VolumeSnapshotContent
+    ) {
+        stamp_words(req, ctx, obj, &mut ops, &mut decision.warnings);
+    }
+    if req.resource == Resource::VolumeSnapshotContent && matches!(mode, Mode::Enforce | Mode::Neuter) {
+        retain_content(ctx, obj, &mut ops);
+    }
+    if req.resource == Resource::Backup && mode == Mode::Neuter {
+        strip_storage_finalizers(obj, &mut ops, &mut decision.warnings);
+    }
+    if !ops.is_empty() {
+        decision.patch = Some(Patch(ops));
+    }
+    decision
+}
+
+fn annotation_path(key: &str) -> PointerBuf {
+    PointerBuf::from_tokens(["metadata", "annotations", key])
+}
+
+/// Turns a wanted annotation map into patch operations against the object's current one.
+fn annotation_ops(current: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>, ops: &mut Vec<PatchOperation>) {
+    if current == wanted {
+        return;
+    }
+    if current.is_empty() {
+        ops.push(PatchOperation::Add(AddOperation {
+            path: PointerBuf::from_tokens(["metadata", "annotations"]),
+            value: serde_json::to_value(wanted).unwrap_or(Value::Null),
+        }));
+        return;
+    }
+    for key in current.keys().filter(|k| !wanted.contains_key(*k)) {
+        ops.push(PatchOperation::Remove(RemoveOperation { path: annotation_path(key) }));
+    }
+    for (key, value) in wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
+        ops.push(PatchOperation::Add(AddOperation {
+            path: annotation_path(key),
+            value: Value::String(value.clone()),
+        }));
+    }
+}
+
+/// Stamps who set a delete request or approval, and when, and signs the result.
+///
+/// On CREATE there is no uid to bind the signature to, so words set at creation stay unstamped
+/// (and sanction nothing); the warning tells the user to set them on the existing object.
+pub fn stamp_words(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>, warnings: &mut Vec<String>) {
+    let new = &obj.metadata.annotations;
+    let empty = BTreeMap::new();
+    let old = req.old_object.as_ref().map_or(&empty, |o| &o.metadata.annotations);
+    let set = |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let (request, approval) = (set(new, DELETE_REQUEST), set(new, DELETE_APPROVAL));
+    if req.operation == Operation::Create {
+        if request.is_some() || approval.is_some() {
+            warnings.push("backup-guard: a delete request set at creation is not stamped; annotate the existing object".into());
+        }
+        return;
+    }
+    let user = req.user.username.as_str();
+    let now = Timestamp::from_second(ctx.now).map(|t| t.to_string()).unwrap_or_default();
+    let mut wanted = new.clone();
+    let request_changed = request.is_some() && request != set(old, DELETE_REQUEST);
+    let old_verified = req.old_object.as_ref().is_some_and(|o| stamps_verify(ctx.key, &o.metadata));
+    match &request {
+        None => {
+            for k in [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT, SIGNATURE] {
+                wanted.remove(k);
+            }
+        }
+        Some(_) if request_changed => {
+            wanted.insert(REQUESTED_BY.into(), user.into());
+            wanted.insert(REQUESTED_AT.into(), now.clone());
+            wanted.remove(APPROVED_BY);
+            wanted.remove(APPROVED_AT);
+            if approval.is_some() && approval == set(old, DELETE_APPROVAL) {
+                wanted.remove(DELETE_APPROVAL);
+                warnings.push(short_warning(req, "the request changed, so its earlier approval was cleared"));
+            }
+            warnings.push(short_warning(req, &format!("delete request stamped for {user}")));
+        }
+        Some(_) => {}
+    }
+    let approval = set(&wanted, DELETE_APPROVAL);
+    let approval_changed = approval.is_some() && (approval != set(old, DELETE_APPROVAL) || request_changed);
+    if approval.is_none() {
+        wanted.remove(APPROVED_BY);
+        wanted.remove(APPROVED_AT);
+    } else if approval_changed {
+        let requester = wanted.get(REQUESTED_BY).map(String::as_str);
+        let approver_ok = ctx.policy.approval.approvers.contains(user, &req.user.groups);
+        let request_ok = request.is_some() && (request_changed || old_verified);
+        if approver_ok && request_ok && requester != Some(user) {
+            wanted.insert(APPROVED_BY.into(), user.into());
+            wanted.insert(APPROVED_AT.into(), now);
+            warnings.push(short_warning(req, &format!("deletion approved by {user}")));
+        } else {
+            // Not stamped: the validating webhook refuses it with the reason.
+            wanted.remove(APPROVED_BY);
+            wanted.remove(APPROVED_AT);
+        }
+    }
+    let stamps_changed = [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT]
+        .iter()
+        .any(|k| wanted.get(*k) != new.get(*k));
+    if stamps_changed {
+        if request.is_some() {
+            let mut meta = obj.metadata.clone();
+            meta.annotations = wanted.clone();
+            // The uid of an UPDATE is the stored object's; take it from there if the new one lacks it.
+            if meta.uid.is_empty() {
+                meta.uid = req.old_object.as_ref().map(|o| o.metadata.uid.clone()).unwrap_or_default();
+            }
+            wanted.insert(SIGNATURE.into(), sign(ctx.key, &meta));
+        } else {
+            wanted.remove(SIGNATURE);
+        }
+    }
+    annotation_ops(new, &wanted, ops);
+}
+
+fn short_warning(req: &Request, what: &str) -> String {
+    super::messages::short(req, what)
+}
+
+/// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned.
+fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
+    let Some(backup) = obj.label(VELERO_BACKUP_NAME) else {
+        return;
+    };
+    if !ctx.policy.snapshots.retain_contents || obj.spec.deletion_policy.as_deref() != Some("Delete") {
+        return;
+    }
+    let sanctioned = ctx
+        .index
+        .backup(&ctx.policy.velero.namespace, backup)
+        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now));
+    if sanctioned {
+        return;
+    }
+    ops.push(PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(["spec", "deletionPolicy"]),
+        value: Value::String("Retain".into()),
+    }));
+    let mut wanted = obj.metadata.annotations.clone();
+    wanted.insert(ORIGINAL_DELETION_POLICY.into(), "Delete".into());
+    annotation_ops(&obj.metadata.annotations, &wanted, ops);
+}
+
+/// In neuter mode a Backup may go, but not with a finalizer whose controller deletes storage.
+fn strip_storage_finalizers(obj: &Object, ops: &mut Vec<PatchOperation>, warnings: &mut Vec<String>) {
+    let finalizers = &obj.metadata.finalizers;
+    if !finalizers.iter().any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str())) {
+        return;
+    }
+    let kept: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| !STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
+        .collect();
+    ops.push(PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(["metadata", "finalizers"]),
+        value: serde_json::to_value(kept).unwrap_or(Value::Null),
+    }));
+    warnings.push(format!(
+        "backup-guard: removed storage-deleting finalizer from backup {} (neuter mode)",
+        obj.metadata.name
+    ));
+}

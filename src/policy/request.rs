@@ -1,0 +1,388 @@
+//! The domain view of one admission request: only the fields the rules read.
+//!
+//! Decoding skips everything else (managedFields, pod specs, …), which keeps a
+//! decision cheap; a body that is not an AdmissionReview is an error value.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+/// Why an AdmissionReview body could not be read.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("body is not a valid AdmissionReview: {0}")]
+    Json(serde_json::Error),
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+    #[error("AdmissionReview kind is {0:?}, expected AdmissionReview")]
+    WrongKind(String),
+    #[error("unsupported operation {0:?}")]
+    Operation(String),
+}
+
+/// The API operation being admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    /// The label value used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+/// The resources the guard knows; everything else is `Other` and allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Backup,
+    DeleteBackupRequest,
+    BackupStorageLocation,
+    VolumeSnapshot,
+    VolumeSnapshotContent,
+    Namespace,
+    CustomResourceDefinition,
+    Other,
+}
+
+impl Resource {
+    /// Every known resource, in a fixed order (metrics iterate it).
+    pub const ALL: [Resource; 8] = [
+        Resource::Backup,
+        Resource::DeleteBackupRequest,
+        Resource::BackupStorageLocation,
+        Resource::VolumeSnapshot,
+        Resource::VolumeSnapshotContent,
+        Resource::Namespace,
+        Resource::CustomResourceDefinition,
+        Resource::Other,
+    ];
+
+    /// Maps an API group and plural resource name.
+    pub fn from_group_resource(group: &str, resource: &str) -> Resource {
+        match (group, resource) {
+            ("velero.io", "backups") => Resource::Backup,
+            ("velero.io", "deletebackuprequests") => Resource::DeleteBackupRequest,
+            ("velero.io", "backupstoragelocations") => Resource::BackupStorageLocation,
+            ("snapshot.storage.k8s.io", "volumesnapshots") => Resource::VolumeSnapshot,
+            ("snapshot.storage.k8s.io", "volumesnapshotcontents") => {
+                Resource::VolumeSnapshotContent
+            }
+            ("", "namespaces") => Resource::Namespace,
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                Resource::CustomResourceDefinition
+            }
+            _ => Resource::Other,
+        }
+    }
+
+    /// Maps an `apiVersion` and `kind`, as objects in a `kubectl get` listing carry them.
+    pub fn from_api_version_kind(api_version: &str, kind: &str) -> Resource {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let plural = match kind {
+            "Backup" => "backups",
+            "DeleteBackupRequest" => "deletebackuprequests",
+            "BackupStorageLocation" => "backupstoragelocations",
+            "VolumeSnapshot" => "volumesnapshots",
+            "VolumeSnapshotContent" => "volumesnapshotcontents",
+            "Namespace" => "namespaces",
+            "CustomResourceDefinition" => "customresourcedefinitions",
+            _ => "",
+        };
+        Resource::from_group_resource(group, plural)
+    }
+
+    /// The plural name: metric label and CRD name stem.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Backup => "backups",
+            Resource::DeleteBackupRequest => "deletebackuprequests",
+            Resource::BackupStorageLocation => "backupstoragelocations",
+            Resource::VolumeSnapshot => "volumesnapshots",
+            Resource::VolumeSnapshotContent => "volumesnapshotcontents",
+            Resource::Namespace => "namespaces",
+            Resource::CustomResourceDefinition => "customresourcedefinitions",
+            Resource::Other => "other",
+        }
+    }
+
+    /// The kind as people write it after `kubectl get`.
+    pub fn kubectl_name(self) -> &'static str {
+        match self {
+            Resource::Backup => "backup",
+            Resource::DeleteBackupRequest => "deletebackuprequest",
+            Resource::BackupStorageLocation => "backupstoragelocation",
+            Resource::VolumeSnapshot => "volumesnapshot",
+            Resource::VolumeSnapshotContent => "volumesnapshotcontent",
+            Resource::Namespace => "namespace",
+            Resource::CustomResourceDefinition => "crd",
+            Resource::Other => "object",
+        }
+    }
+}
+
+/// Who sent the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct User {
+    pub username: String,
+    #[serde(deserialize_with = "null_default")]
+    pub groups: Vec<String>,
+}
+
+/// Object metadata the rules read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(deserialize_with = "null_default")]
+    pub namespace: String,
+    #[serde(deserialize_with = "null_default")]
+    pub uid: String,
+    #[serde(deserialize_with = "null_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_default")]
+    pub finalizers: Vec<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// The union of the `spec` fields the rules read across the guarded kinds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Spec {
+    /// Backup: how long Velero keeps it (Go duration).
+    #[serde(deserialize_with = "lenient_string")]
+    pub ttl: Option<String>,
+    /// Backup: its BackupStorageLocation.
+    #[serde(deserialize_with = "lenient_string")]
+    pub storage_location: Option<String>,
+    /// DeleteBackupRequest / Restore: the backup it is about.
+    #[serde(deserialize_with = "lenient_string")]
+    pub backup_name: Option<String>,
+    /// VolumeSnapshotContent: `Delete` or `Retain`.
+    #[serde(deserialize_with = "lenient_string")]
+    pub deletion_policy: Option<String>,
+}
+
+/// The union of the `status` fields the rules read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Status {
+    /// Backup: when Velero's TTL collector may delete it (RFC 3339).
+    #[serde(deserialize_with = "lenient_string")]
+    pub expiration: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub phase: Option<String>,
+    /// VolumeSnapshot: the content it is bound to.
+    #[serde(deserialize_with = "lenient_string")]
+    pub bound_volume_snapshot_content_name: Option<String>,
+}
+
+/// A Kubernetes object reduced to what the guard reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Object {
+    #[serde(rename = "apiVersion", deserialize_with = "null_default")]
+    pub api_version: String,
+    #[serde(deserialize_with = "null_default")]
+    pub kind: String,
+    #[serde(deserialize_with = "null_default")]
+    pub metadata: Meta,
+    #[serde(deserialize_with = "null_default")]
+    pub spec: Spec,
+    #[serde(deserialize_with = "null_default")]
+    pub status: Status,
+}
+
+impl Object {
+    /// A label's value, if set.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.get(key).map(String::as_str)
+    }
+
+    /// An annotation's value, if set.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// One admission request, as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `apiVersion` of the review, echoed in the response.
+    pub api_version: String,
+    pub uid: String,
+    pub operation: Operation,
+    pub resource: Resource,
+    pub sub_resource: Option<String>,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    /// From the request, or from the object when the request has none (namespace cascades).
+    pub name: String,
+    pub user: User,
+    pub object: Option<Object>,
+    pub old_object: Option<Object>,
+    pub dry_run: bool,
+}
+
+impl Request {
+    /// Decodes an AdmissionReview body.
+    pub fn from_review_json(body: &[u8]) -> Result<Request, DecodeError> {
+        let review: ReviewIn = serde_json::from_slice(body).map_err(DecodeError::Json)?;
+        if review.kind != "AdmissionReview" {
+            return Err(DecodeError::WrongKind(review.kind));
+        }
+        let r = review.request.ok_or(DecodeError::NoRequest)?;
+        let operation = match r.operation.as_str() {
+            "CREATE" => Operation::Create,
+            "UPDATE" => Operation::Update,
+            "DELETE" => Operation::Delete,
+            "CONNECT" => Operation::Connect,
+            other => return Err(DecodeError::Operation(other.to_owned())),
+        };
+        let from_object = |o: &Option<Object>| o.as_ref().map(|o| o.metadata.name.clone());
+        let name = r
+            .name
+            .filter(|n| !n.is_empty())
+            .or_else(|| from_object(&r.old_object))
+            .or_else(|| from_object(&r.object))
+            .unwrap_or_default();
+        Ok(Request {
+            api_version: review.api_version,
+            uid: r.uid,
+            operation,
+            resource: Resource::from_group_resource(&r.resource.group, &r.resource.resource),
+            sub_resource: r.sub_resource.filter(|s| !s.is_empty()),
+            namespace: r.namespace.unwrap_or_default(),
+            name,
+            user: r.user_info,
+            object: r.object,
+            old_object: r.old_object,
+            dry_run: r.dry_run.unwrap_or(false),
+        })
+    }
+
+    /// The object as it was before (DELETE, UPDATE) or as it will be (CREATE).
+    pub fn current(&self) -> Option<&Object> {
+        self.old_object.as_ref().or(self.object.as_ref())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: Option<RequestIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
+    uid: String,
+    resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: String,
+    #[serde(default)]
+    user_info: User,
+    #[serde(default)]
+    object: Option<Object>,
+    #[serde(default)]
+    old_object: Option<Object>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionResource {
+    #[serde(default)]
+    group: String,
+    resource: String,
+}
+
+/// `null` reads as the default (Kubernetes clients write both).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A string field; any other JSON type reads as absent, so an unrelated kind never fails decoding.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Maybe {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Maybe::deserialize(d)? {
+        Maybe::Text(s) => Some(s),
+        Maybe::Other(_) => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nameless_cascade_delete_takes_its_name_from_old_object() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+            "uid":"u1","kind":{"group":"velero.io","version":"v1","kind":"Backup"},
+            "resource":{"group":"velero.io","version":"v1","resource":"backups"},
+            "namespace":"velero","operation":"DELETE",
+            "userInfo":{"username":"system:serviceaccount:kube-system:namespace-controller"},
+            "oldObject":{"metadata":{"name":"daily-1","namespace":"velero","labels":null}},
+            "dryRun":false}}"#;
+        let r = Request::from_review_json(body).expect("decodes");
+        assert_eq!(r.name, "daily-1");
+        assert_eq!(r.resource, Resource::Backup);
+        assert_eq!(r.operation, Operation::Delete);
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        for body in [
+            &b""[..],
+            b"{",
+            b"[]",
+            br#"{"kind":"AdmissionReview"}"#,
+            br#"{"kind":"Pod","request":{}}"#,
+            br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"resource":"pods"},"operation":"PATCH"}}"#,
+            br#"{"kind":"AdmissionReview","request":{"uid":1}}"#,
+        ] {
+            assert!(Request::from_review_json(body).is_err());
+        }
+    }
+
+    #[test]
+    fn unexpected_field_types_in_spec_read_as_absent() {
+        let body = br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"group":"g","resource":"r"},
+            "operation":"CREATE","object":{"spec":{"ttl":5,"backupName":{"a":1}}}}}"#;
+        let r = Request::from_review_json(body).expect("decodes");
+        assert_eq!(r.object.expect("object").spec.ttl, None);
+    }
+}

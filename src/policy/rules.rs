@@ -1,0 +1,371 @@
+//! The validating rules: one function per row of the contract's "What is guarded".
+//!
+//! Each rule returns the violation it finds, or `None`; [`validate`] applies the mode.
+
+use jiff::Timestamp;
+
+use super::config::{Mode, Policy};
+use super::decision::{Actor, Class, Context, Decision, Reason, Violation};
+use super::duration::parse_go_duration;
+use super::messages;
+use super::request::{Object, Operation, Request, Resource};
+use super::stamps::{
+    is_held, sanction, stamps_verify, SanctionFacts, Unsanctioned, APPROVED_BY, DELETE_APPROVAL,
+    DELETE_REQUEST, REQUESTED_BY, STAMP_KEYS, VELERO_BACKUP_NAME,
+};
+
+/// Finalizers whose controllers delete storage data when the object goes (Ark 0.7's).
+pub const STORAGE_DELETING_FINALIZERS: [&str; 1] = ["gc.ark.heptio.com"];
+
+/// CRDs whose deletion is guarded, and the resource each holds.
+pub fn guarded_crd(name: &str) -> Option<Resource> {
+    match name {
+        "backups.velero.io" => Some(Resource::Backup),
+        "deletebackuprequests.velero.io" => Some(Resource::DeleteBackupRequest),
+        "backupstoragelocations.velero.io" => Some(Resource::BackupStorageLocation),
+        "volumesnapshotcontents.snapshot.storage.k8s.io" => Some(Resource::VolumeSnapshotContent),
+        _ => None,
+    }
+}
+
+/// The validating webhook's decision.
+pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
+    let mode = mode_for(req, ctx.policy);
+    if mode == Mode::Off || req.resource == Resource::Other {
+        return Decision::allow(mode);
+    }
+    let Some(v) = find_violation(req, ctx) else {
+        return Decision::allow(mode);
+    };
+    if v.class != Class::Integrity && ctx.policy.exempt.contains(&req.user.username, &req.user.groups)
+    {
+        return Decision::allow(mode);
+    }
+    Decision::from_violation(v, mode, req, ctx.policy)
+}
+
+/// The mode for this request's object (rules match its namespace and labels).
+pub fn mode_for(req: &Request, policy: &Policy) -> Mode {
+    let labels = req.current().map(|o| &o.metadata.labels);
+    let empty = Default::default();
+    let ns = if req.resource == Resource::Namespace {
+        req.name.as_str()
+    } else {
+        req.namespace.as_str()
+    };
+    policy.mode_for(ns, labels.unwrap_or(&empty))
+}
+
+fn find_violation(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    use Operation::*;
+    use Resource::*;
+    match (req.resource, req.operation) {
+        (Backup, Delete) => backup_delete(req, ctx),
+        (Namespace, Delete) => namespace_delete(req, ctx),
+        (CustomResourceDefinition, Delete) => crd_delete(req, ctx),
+        (DeleteBackupRequest, Create) => delete_request_create(req, ctx),
+        (BackupStorageLocation, Delete) => storage_location_delete(req, ctx),
+        (VolumeSnapshot, Delete) => snapshot_delete(req, ctx),
+        (VolumeSnapshotContent, Delete) => content_delete(req, ctx),
+        (Backup, Update) if req.sub_resource.is_none() || req.sub_resource.as_deref() == Some("status") => {
+            words_update(req, ctx)
+                .or_else(|| ttl_shortened(req, ctx))
+                .or_else(|| expiration_moved_earlier(req, ctx))
+        }
+        (BackupStorageLocation | CustomResourceDefinition | VolumeSnapshot | VolumeSnapshotContent, Update) => {
+            words_update(req, ctx)
+        }
+        (_, Create) => stamps_on_create(req, ctx),
+        _ => None,
+    }
+}
+
+fn facts_of(obj: &Object, ctx: &Context<'_>) -> SanctionFacts {
+    SanctionFacts::of(&obj.metadata, ctx.key)
+}
+
+/// Sanctioned deletion of the object in the request itself (Backup, BSL, CRD…).
+fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
+    let obj = req.current().ok_or(Unsanctioned::NoRequest)?;
+    sanction(&facts_of(obj, ctx), ctx.policy, ctx.now)
+}
+
+/// DELETE backups.velero.io by a user, the namespace controller or the garbage collector.
+pub fn backup_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+        return None;
+    }
+    let why = self_sanction(req, ctx).err()?;
+    let deleting_finalizer = req.current().is_some_and(|o| {
+        o.metadata
+            .finalizers
+            .iter()
+            .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
+    });
+    Some(Violation {
+        reason: Reason::BackupDelete,
+        class: if deleting_finalizer {
+            Class::Storage
+        } else {
+            Class::Shadow
+        },
+        message: messages::protected_object(req, ctx.policy, why),
+        warning: messages::short(req, why.explain()),
+    })
+}
+
+/// DELETE of a Namespace that holds protected backups.
+pub fn namespace_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let found = ctx.index.protected_in(&req.name, ctx.policy, ctx.now, 5);
+    if found.count == 0 {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::NamespaceDelete,
+        class: Class::Shadow,
+        message: messages::namespace(&req.name, &found, ctx.policy),
+        warning: messages::short(req, &format!("it holds {} protected backups", found.count)),
+    })
+}
+
+/// DELETE of a guarded CRD while objects exist (CRD deletion skips per-object admission).
+pub fn crd_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let holds = guarded_crd(&req.name)?;
+    let count = ctx.index.count(holds);
+    if count == 0 || self_sanction(req, ctx).is_ok() {
+        return None;
+    }
+    let storage = holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
+    Some(Violation {
+        reason: Reason::CrdDelete,
+        class: if storage { Class::Storage } else { Class::Shadow },
+        message: messages::crd(req, holds, count, ctx.policy),
+        warning: messages::short(req, &format!("{count} {} would go with it", holds.as_str())),
+    })
+}
+
+/// CREATE of a DeleteBackupRequest: only for sanctioned backups, or Velero's TTL collector on an
+/// expired, un-held backup when `expiry.allow`.
+pub fn delete_request_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let obj = req.object.as_ref()?;
+    let backup = obj
+        .spec
+        .backup_name
+        .as_deref()
+        .or_else(|| obj.label(VELERO_BACKUP_NAME))
+        .unwrap_or("");
+    let ns = req.namespace.as_str();
+    let why = match ctx.index.backup(ns, backup) {
+        None => "backup-guard does not know this backup, so cannot tell that it may go".to_string(),
+        Some(entry) => {
+            let facts = entry.facts.as_deref().cloned().unwrap_or_default();
+            let sanctioned = sanction(&facts, ctx.policy, ctx.now);
+            let expired = entry.expiration.is_some_and(|e| e <= ctx.now);
+            let velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
+            match sanctioned {
+                Ok(()) => return None,
+                Err(_) if velero && ctx.policy.expiry.allow && expired && !facts.held => {
+                    return None
+                }
+                Err(Unsanctioned::Held) => Unsanctioned::Held.explain().to_string(),
+                Err(_) if velero && !expired => "it has not expired".to_string(),
+                Err(_) if velero && !ctx.policy.expiry.allow => {
+                    "policy expiry.allow is false".to_string()
+                }
+                Err(why) => why.explain().to_string(),
+            }
+        }
+    };
+    Some(Violation {
+        reason: Reason::DeleteRequestCreate,
+        class: Class::Storage,
+        message: messages::delete_request(ns, backup, &why, ctx.policy),
+        warning: messages::clip(format!("backup-guard: deleting backup {ns}/{backup}: {why}")),
+    })
+}
+
+/// UPDATE of a Backup shortening `spec.ttl`.
+pub fn ttl_shortened(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let parse = |o: &Object| o.spec.ttl.as_deref().and_then(|t| parse_go_duration(t).ok());
+    let (before, after) = (parse(old)?, parse(new)?);
+    if after >= before || self_sanction(req, ctx).is_ok() {
+        return None;
+    }
+    let (b, a) = (old.spec.ttl.as_deref()?, new.spec.ttl.as_deref()?);
+    Some(Violation {
+        reason: Reason::TtlShortened,
+        class: Class::Storage,
+        message: messages::tampering(req, &format!("shortens spec.ttl from {b} to {a}"), ctx.policy),
+        warning: messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
+    })
+}
+
+/// UPDATE of a Backup moving `status.expiration` earlier (Backups have no status subresource).
+pub fn expiration_moved_earlier(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let parse = |o: &Object| {
+        o.status
+            .expiration
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    let before = parse(old)?;
+    let after = match parse(new) {
+        Some(a) => a,
+        // Removing the expiration never makes the collector delete sooner.
+        None if new.status.expiration.is_none() => return None,
+        None => Timestamp::UNIX_EPOCH,
+    };
+    if after >= before || self_sanction(req, ctx).is_ok() {
+        return None;
+    }
+    let what = format!("moves status.expiration earlier, from {before} to {after}");
+    Some(Violation {
+        reason: Reason::ExpirationMovedEarlier,
+        class: Class::Storage,
+        message: messages::tampering(req, &what, ctx.policy),
+        warning: messages::short(req, "status.expiration moved earlier"),
+    })
+}
+
+/// DELETE of a BackupStorageLocation that backups still refer to.
+pub fn storage_location_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let count = ctx.index.backups_at_location(&req.namespace, &req.name);
+    if count == 0 || self_sanction(req, ctx).is_ok() {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::StorageLocationDelete,
+        class: Class::Shadow,
+        message: messages::location(req, count, ctx.policy),
+        warning: messages::short(req, &format!("{count} backups are stored there")),
+    })
+}
+
+/// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
+pub fn snapshot_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let obj = req.current()?;
+    let content = obj.status.bound_volume_snapshot_content_name.as_deref()?;
+    let deletes = ctx.index.content(content).is_some_and(|c| c.deletes_storage);
+    snapshot_violation(req, ctx, obj, deletes, content)
+}
+
+/// DELETE of a Velero-labelled VolumeSnapshotContent with `deletionPolicy: Delete`.
+pub fn content_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let obj = req.current()?;
+    let deletes = obj.spec.deletion_policy.as_deref() == Some("Delete");
+    snapshot_violation(req, ctx, obj, deletes, &req.name)
+}
+
+fn snapshot_violation(
+    req: &Request,
+    ctx: &Context<'_>,
+    obj: &Object,
+    deletes_storage: bool,
+    content: &str,
+) -> Option<Violation> {
+    let backup = obj.label(VELERO_BACKUP_NAME)?;
+    if !deletes_storage {
+        return None;
+    }
+    let velero_ns = ctx.policy.velero.namespace.as_str();
+    if ctx
+        .index
+        .backup(velero_ns, backup)
+        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now))
+    {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::SnapshotDelete,
+        class: Class::Storage,
+        message: messages::snapshot(req, backup, content, ctx.policy),
+        warning: messages::short(req, "it would delete the storage snapshot of a backup"),
+    })
+}
+
+/// UPDATE touching the user's words: forged stamps, hold released by a non-manager, refused approvals.
+pub fn words_update(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    hold_released(req, ctx, old, new)
+        .or_else(|| stamps_written(req, ctx, old, new))
+        .or_else(|| approval_refused(req, ctx, old, new))
+}
+
+fn hold_released(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+    let managers = &ctx.policy.hold.managers;
+    if !is_held(&old.metadata) || is_held(&new.metadata) || managers.contains(&req.user.username, &req.user.groups) {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::HoldReleased,
+        class: Class::Integrity,
+        message: messages::hold_release(req, ctx.policy),
+        warning: messages::short(req, "only a hold manager may release a hold"),
+    })
+}
+
+fn stamps_written(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+    let changed = |k: &str| old.annotation(k) != new.annotation(k);
+    if !STAMP_KEYS.iter().any(|k| changed(k)) {
+        return None;
+    }
+    let user = req.user.username.as_str();
+    let request_restamped = changed(DELETE_REQUEST) && new.annotation(DELETE_REQUEST).is_some();
+    let own = stamps_verify(ctx.key, &new.metadata)
+        && (!request_restamped || new.annotation(REQUESTED_BY) == Some(user))
+        && (!changed(APPROVED_BY) || new.annotation(APPROVED_BY).is_none_or(|by| by == user));
+    if own {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::StampWritten,
+        class: Class::Integrity,
+        message: messages::stamps(req),
+        warning: messages::short(req, "stamps are written only by backup-guard"),
+    })
+}
+
+fn approval_refused(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+    let approval = new.annotation(DELETE_APPROVAL)?;
+    if old.annotation(DELETE_APPROVAL) == Some(approval) && old.annotation(DELETE_REQUEST) == new.annotation(DELETE_REQUEST) {
+        return None;
+    }
+    // The mutating webhook stamps only an approval it accepts.
+    if new.annotation(APPROVED_BY) == Some(req.user.username.as_str()) {
+        return None;
+    }
+    let requester = new.annotation(REQUESTED_BY).unwrap_or("");
+    let why = if new.annotation(DELETE_REQUEST).is_none() {
+        "there is no delete request to approve".to_string()
+    } else if requester == req.user.username {
+        "the requester cannot approve their own request (two-person rule)".to_string()
+    } else if !ctx.policy.approval.approvers.contains(&req.user.username, &req.user.groups) {
+        format!("{} is not in the policy's approval.approvers", req.user.username)
+    } else {
+        "the delete request carries no valid backup-guard stamp; set the request again".to_string()
+    };
+    Some(Violation {
+        reason: Reason::ApprovalRefused,
+        class: Class::Integrity,
+        message: messages::approval(req, &why),
+        warning: messages::short(req, &why),
+    })
+}
+
+/// CREATE carrying stamps: they cannot be the guard's (no uid exists yet), so a person wrote them.
+pub fn stamps_on_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+    let obj = req.object.as_ref()?;
+    if !STAMP_KEYS.iter().any(|k| obj.metadata.annotations.contains_key(*k))
+        || Actor::of(&req.user.username, ctx.policy) == Actor::Velero
+    {
+        return None;
+    }
+    Some(Violation {
+        reason: Reason::StampWritten,
+        class: Class::Integrity,
+        message: messages::stamps(req),
+        warning: messages::short(req, "stamps are written only by backup-guard"),
+    })
+}

@@ -1,0 +1,5 @@
+//! The webhook's HTTP side: decode, ask the core, encode.
+
+pub mod review;
+
+pub use review::{answer, Answered, Webhook};
