@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod offline;
+pub mod serve;
 
 /// backup-guard: make every destruction of Velero backup data explicit.
 #[derive(Debug, Parser)]
@@ -19,6 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate one AdmissionReview offline, as the webhook would, and print the response.
     Review(ReviewArgs),
+    /// Serve the admission webhook (HTTPS /validate and /mutate; metrics, /livez, /readyz).
+    Webhook(serve::ServeArgs),
+    /// Create a CA and a serving certificate (ca.crt, tls.crt, tls.key).
+    Certs(serve::CertsArgs),
     /// Policy file tools.
     Policy {
         #[command(subcommand)]
@@ -63,6 +68,8 @@ pub struct ReviewArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Review(args) => offline::review(&args),
+        Command::Webhook(args) => serve::webhook(&args),
+        Command::Certs(args) => serve::certs(&args),
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => offline::policy_check(&file),

@@ -40,7 +40,11 @@ pub fn policy_check(file: &Path) -> anyhow::Result<()> {
         file.display(),
         policy.mode,
         policy.rules.len(),
-        if policy.approval.required { "required" } else { "not required" }
+        if policy.approval.required {
+            "required"
+        } else {
+            "not required"
+        }
     );
     Ok(())
 }
@@ -77,7 +81,11 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
         now: now.as_second(),
         key: &key,
     };
-    let webhook = if args.mutate { Webhook::Mutate } else { Webhook::Validate };
+    let webhook = if args.mutate {
+        Webhook::Mutate
+    } else {
+        Webhook::Validate
+    };
     let answered = answer(&body, webhook, &ctx)
         .with_context(|| format!("cannot evaluate {}", args.file.display()))?;
     println!("{}", serde_json::to_string_pretty(&answered.review)?);

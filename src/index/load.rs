@@ -39,7 +39,8 @@ pub fn objects_from_text(text: &str) -> Result<Vec<(Resource, Object)>, LoadErro
             return Err(LoadError::NotAnObject(index));
         };
         let resource = Resource::from_api_version_kind(api_version, kind);
-        let object = serde_json::from_value(value).map_err(|source| LoadError::Object { index, source })?;
+        let object =
+            serde_json::from_value(value).map_err(|source| LoadError::Object { index, source })?;
         out.push((resource, object));
     }
     Ok(out)
@@ -48,7 +49,12 @@ pub fn objects_from_text(text: &str) -> Result<Vec<(Resource, Object)>, LoadErro
 fn flatten(value: Value, out: &mut Vec<Value>) {
     match value {
         Value::Null => {}
-        Value::Object(mut map) if map.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
+        Value::Object(mut map)
+            if map
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List")) =>
+        {
             if let Some(Value::Array(items)) = map.remove("items") {
                 for item in items {
                     flatten(item, out);

@@ -166,13 +166,37 @@ impl Index {
                 self.contents.remove(name);
             }
             Resource::DeleteBackupRequest => {
-                self.delete_requests.remove(&(Arc::from(ns), Box::from(name)));
+                self.delete_requests
+                    .remove(&(Arc::from(ns), Box::from(name)));
             }
             Resource::BackupStorageLocation => {
-                self.storage_locations.remove(&(Arc::from(ns), Box::from(name)));
+                self.storage_locations
+                    .remove(&(Arc::from(ns), Box::from(name)));
             }
             _ => {}
         }
+    }
+
+    /// Forgets every object of a kind (before a relist replaces them).
+    pub fn clear(&mut self, resource: Resource) {
+        match resource {
+            Resource::Backup => {
+                self.namespaces.clear();
+                self.backups_total = 0;
+            }
+            Resource::VolumeSnapshotContent => self.contents.clear(),
+            Resource::DeleteBackupRequest => self.delete_requests.clear(),
+            Resource::BackupStorageLocation => self.storage_locations.clear(),
+            _ => {}
+        }
+    }
+
+    /// Unsanctioned backups in all namespaces.
+    pub fn protected_total(&self, policy: &Policy, now: i64) -> usize {
+        self.namespaces
+            .keys()
+            .map(|ns| self.protected_in(ns, policy, now, 0).count)
+            .sum()
     }
 
     /// A backup by namespace and name.
@@ -283,11 +307,20 @@ mod tests {
         assert_eq!(idx.backups_at_location("velero", "default"), 1);
         assert_eq!(idx.backups_at_location("velero", "other"), 1);
         let p = idx.protected_in("velero", &Policy::default(), 0, 1);
-        assert_eq!(p, Protected { count: 2, names: vec!["a".into()] });
+        assert_eq!(
+            p,
+            Protected {
+                count: 2,
+                names: vec!["a".into()]
+            }
+        );
         idx.remove(Resource::Backup, "velero", "a");
         idx.remove(Resource::Backup, "velero", "b");
         assert_eq!(idx.count(Resource::Backup), 0);
-        assert_eq!(idx.protected_in("velero", &Policy::default(), 0, 5).count, 0);
+        assert_eq!(
+            idx.protected_in("velero", &Policy::default(), 0, 5).count,
+            0
+        );
         assert_eq!(idx.backups_at_location("velero", "default"), 0);
     }
 

@@ -314,7 +314,11 @@ impl Policy {
                 "approval.required is true but no users or groups may approve; name at least one",
             );
         }
-        if !self.velero.service_account.starts_with("system:serviceaccount:") {
+        if !self
+            .velero
+            .service_account
+            .starts_with("system:serviceaccount:")
+        {
             return invalid(
                 "velero.serviceAccount",
                 "must be a service account username, system:serviceaccount:<namespace>:<name>",
@@ -336,10 +340,8 @@ impl Policy {
                 .flat_map(|s| s.match_expressions.iter())
                 .enumerate()
             {
-                let needs_values = matches!(
-                    req.operator,
-                    SelectorOperator::In | SelectorOperator::NotIn
-                );
+                let needs_values =
+                    matches!(req.operator, SelectorOperator::In | SelectorOperator::NotIn);
                 if needs_values == req.values.is_empty() {
                     return invalid(
                         &format!("rules[{i}].selector.matchExpressions[{j}]"),
@@ -392,8 +394,10 @@ cleanup:
     #[test]
     fn contract_example_is_the_default_plus_its_rule() {
         let p = Policy::parse(CONTRACT_EXAMPLE).expect("contract example parses");
-        let mut expected = Policy::default();
-        expected.rules = p.rules.clone();
+        let expected = Policy {
+            rules: p.rules.clone(),
+            ..Default::default()
+        };
         assert_eq!(p, expected);
         assert_eq!(p.rules.len(), 1);
         assert_eq!(p.request.ttl, Seconds(86_400));
@@ -418,16 +422,23 @@ cleanup:
     fn bad_mode_and_bad_duration_are_errors() {
         let err = Policy::parse("mode: enforced\n").unwrap_err().to_string();
         assert!(err.contains("unknown variant `enforced`"), "{err}");
-        let err = Policy::parse("request:\n  ttl: 1d\n").unwrap_err().to_string();
-        assert!(err.contains("request") && err.contains("invalid duration"), "{err}");
+        let err = Policy::parse("request:\n  ttl: 1d\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("request") && err.contains("invalid duration"),
+            "{err}"
+        );
         assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn required_approval_without_approvers_is_rejected() {
-        let err = Policy::parse("approval:\n  required: true\n  approvers: {groups: []}\n")
-            .unwrap_err();
-        assert!(matches!(err, PolicyError::Invalid { ref path, .. } if path == "approval.approvers"));
+        let err =
+            Policy::parse("approval:\n  required: true\n  approvers: {groups: []}\n").unwrap_err();
+        assert!(
+            matches!(err, PolicyError::Invalid { ref path, .. } if path == "approval.approvers")
+        );
     }
 
     #[test]
@@ -435,7 +446,10 @@ cleanup:
         let p = Policy::parse(CONTRACT_EXAMPLE).expect("parses");
         let scratch = BTreeMap::from([("tier".to_string(), "scratch".to_string())]);
         assert_eq!(p.mode_for("velero-staging", &scratch), Mode::Audit);
-        assert_eq!(p.mode_for("velero-staging", &BTreeMap::new()), Mode::Enforce);
+        assert_eq!(
+            p.mode_for("velero-staging", &BTreeMap::new()),
+            Mode::Enforce
+        );
         assert_eq!(p.mode_for("velero", &scratch), Mode::Enforce);
     }
 

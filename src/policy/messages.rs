@@ -17,7 +17,12 @@ fn target(req: &Request) -> String {
     if req.namespace.is_empty() {
         format!("{} {}", req.resource.kubectl_name(), req.name)
     } else {
-        format!("{} {}/{}", req.resource.kubectl_name(), req.namespace, req.name)
+        format!(
+            "{} {}/{}",
+            req.resource.kubectl_name(),
+            req.namespace,
+            req.name
+        )
     }
 }
 
@@ -42,7 +47,8 @@ pub fn how_to_sanction(kind: Resource, ns: &str, name: &str, policy: &Policy) ->
         "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
     );
     if kind == Resource::Backup {
-        text += &format!(" (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)");
+        text +=
+            &format!(" (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)");
     }
     if policy.approval.required {
         text += &format!(

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
-use jiff::Timestamp;
 use serde_json::Value;
 
 use super::config::Mode;
@@ -38,7 +38,9 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
     ) {
         stamp_words(req, ctx, obj, &mut ops, &mut decision.warnings);
     }
-    if req.resource == Resource::VolumeSnapshotContent && matches!(mode, Mode::Enforce | Mode::Neuter) {
+    if req.resource == Resource::VolumeSnapshotContent
+        && matches!(mode, Mode::Enforce | Mode::Neuter)
+    {
         retain_content(ctx, obj, &mut ops);
     }
     if req.resource == Resource::Backup && mode == Mode::Neuter {
@@ -55,7 +57,11 @@ fn annotation_path(key: &str) -> PointerBuf {
 }
 
 /// Turns a wanted annotation map into patch operations against the object's current one.
-fn annotation_ops(current: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>, ops: &mut Vec<PatchOperation>) {
+fn annotation_ops(
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+    ops: &mut Vec<PatchOperation>,
+) {
     if current == wanted {
         return;
     }
@@ -67,7 +73,9 @@ fn annotation_ops(current: &BTreeMap<String, String>, wanted: &BTreeMap<String, 
         return;
     }
     for key in current.keys().filter(|k| !wanted.contains_key(*k)) {
-        ops.push(PatchOperation::Remove(RemoveOperation { path: annotation_path(key) }));
+        ops.push(PatchOperation::Remove(RemoveOperation {
+            path: annotation_path(key),
+        }));
     }
     for (key, value) in wanted.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
         ops.push(PatchOperation::Add(AddOperation {
@@ -81,11 +89,21 @@ fn annotation_ops(current: &BTreeMap<String, String>, wanted: &BTreeMap<String, 
 ///
 /// On CREATE there is no uid to bind the signature to, so words set at creation stay unstamped
 /// (and sanction nothing); the warning tells the user to set them on the existing object.
-pub fn stamp_words(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>, warnings: &mut Vec<String>) {
+pub fn stamp_words(
+    req: &Request,
+    ctx: &Context<'_>,
+    obj: &Object,
+    ops: &mut Vec<PatchOperation>,
+    warnings: &mut Vec<String>,
+) {
     let new = &obj.metadata.annotations;
     let empty = BTreeMap::new();
-    let old = req.old_object.as_ref().map_or(&empty, |o| &o.metadata.annotations);
-    let set = |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let old = req
+        .old_object
+        .as_ref()
+        .map_or(&empty, |o| &o.metadata.annotations);
+    let set =
+        |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.trim().is_empty()).cloned();
     let (request, approval) = (set(new, DELETE_REQUEST), set(new, DELETE_APPROVAL));
     if req.operation == Operation::Create {
         if request.is_some() || approval.is_some() {
@@ -94,13 +112,24 @@ pub fn stamp_words(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec
         return;
     }
     let user = req.user.username.as_str();
-    let now = Timestamp::from_second(ctx.now).map(|t| t.to_string()).unwrap_or_default();
+    let now = Timestamp::from_second(ctx.now)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
     let mut wanted = new.clone();
     let request_changed = request.is_some() && request != set(old, DELETE_REQUEST);
-    let old_verified = req.old_object.as_ref().is_some_and(|o| stamps_verify(ctx.key, &o.metadata));
+    let old_verified = req
+        .old_object
+        .as_ref()
+        .is_some_and(|o| stamps_verify(ctx.key, &o.metadata));
     match &request {
         None => {
-            for k in [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT, SIGNATURE] {
+            for k in [
+                REQUESTED_BY,
+                REQUESTED_AT,
+                APPROVED_BY,
+                APPROVED_AT,
+                SIGNATURE,
+            ] {
                 wanted.remove(k);
             }
         }
@@ -111,20 +140,31 @@ pub fn stamp_words(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec
             wanted.remove(APPROVED_AT);
             if approval.is_some() && approval == set(old, DELETE_APPROVAL) {
                 wanted.remove(DELETE_APPROVAL);
-                warnings.push(short_warning(req, "the request changed, so its earlier approval was cleared"));
+                warnings.push(short_warning(
+                    req,
+                    "the request changed, so its earlier approval was cleared",
+                ));
             }
-            warnings.push(short_warning(req, &format!("delete request stamped for {user}")));
+            warnings.push(short_warning(
+                req,
+                &format!("delete request stamped for {user}"),
+            ));
         }
         Some(_) => {}
     }
     let approval = set(&wanted, DELETE_APPROVAL);
-    let approval_changed = approval.is_some() && (approval != set(old, DELETE_APPROVAL) || request_changed);
+    let approval_changed =
+        approval.is_some() && (approval != set(old, DELETE_APPROVAL) || request_changed);
     if approval.is_none() {
         wanted.remove(APPROVED_BY);
         wanted.remove(APPROVED_AT);
     } else if approval_changed {
         let requester = wanted.get(REQUESTED_BY).map(String::as_str);
-        let approver_ok = ctx.policy.approval.approvers.contains(user, &req.user.groups);
+        let approver_ok = ctx
+            .policy
+            .approval
+            .approvers
+            .contains(user, &req.user.groups);
         let request_ok = request.is_some() && (request_changed || old_verified);
         if approver_ok && request_ok && requester != Some(user) {
             wanted.insert(APPROVED_BY.into(), user.into());
@@ -145,7 +185,11 @@ pub fn stamp_words(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec
             meta.annotations = wanted.clone();
             // The uid of an UPDATE is the stored object's; take it from there if the new one lacks it.
             if meta.uid.is_empty() {
-                meta.uid = req.old_object.as_ref().map(|o| o.metadata.uid.clone()).unwrap_or_default();
+                meta.uid = req
+                    .old_object
+                    .as_ref()
+                    .map(|o| o.metadata.uid.clone())
+                    .unwrap_or_default();
             }
             wanted.insert(SIGNATURE.into(), sign(ctx.key, &meta));
         } else {
@@ -164,7 +208,9 @@ fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>
     let Some(backup) = obj.label(VELERO_BACKUP_NAME) else {
         return;
     };
-    if !ctx.policy.snapshots.retain_contents || obj.spec.deletion_policy.as_deref() != Some("Delete") {
+    if !ctx.policy.snapshots.retain_contents
+        || obj.spec.deletion_policy.as_deref() != Some("Delete")
+    {
         return;
     }
     let sanctioned = ctx
@@ -184,9 +230,16 @@ fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>
 }
 
 /// In neuter mode a Backup may go, but not with a finalizer whose controller deletes storage.
-fn strip_storage_finalizers(obj: &Object, ops: &mut Vec<PatchOperation>, warnings: &mut Vec<String>) {
+fn strip_storage_finalizers(
+    obj: &Object,
+    ops: &mut Vec<PatchOperation>,
+    warnings: &mut Vec<String>,
+) {
     let finalizers = &obj.metadata.finalizers;
-    if !finalizers.iter().any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str())) {
+    if !finalizers
+        .iter()
+        .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
+    {
         return;
     }
     let kept: Vec<&String> = finalizers

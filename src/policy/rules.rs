@@ -37,7 +37,11 @@ pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
     let Some(v) = find_violation(req, ctx) else {
         return Decision::allow(mode);
     };
-    if v.class != Class::Integrity && ctx.policy.exempt.contains(&req.user.username, &req.user.groups)
+    if v.class != Class::Integrity
+        && ctx
+            .policy
+            .exempt
+            .contains(&req.user.username, &req.user.groups)
     {
         return Decision::allow(mode);
     }
@@ -67,14 +71,20 @@ fn find_violation(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
         (BackupStorageLocation, Delete) => storage_location_delete(req, ctx),
         (VolumeSnapshot, Delete) => snapshot_delete(req, ctx),
         (VolumeSnapshotContent, Delete) => content_delete(req, ctx),
-        (Backup, Update) if req.sub_resource.is_none() || req.sub_resource.as_deref() == Some("status") => {
+        (Backup, Update)
+            if req.sub_resource.is_none() || req.sub_resource.as_deref() == Some("status") =>
+        {
             words_update(req, ctx)
                 .or_else(|| ttl_shortened(req, ctx))
                 .or_else(|| expiration_moved_earlier(req, ctx))
         }
-        (BackupStorageLocation | CustomResourceDefinition | VolumeSnapshot | VolumeSnapshotContent, Update) => {
-            words_update(req, ctx)
-        }
+        (
+            BackupStorageLocation
+            | CustomResourceDefinition
+            | VolumeSnapshot
+            | VolumeSnapshotContent,
+            Update,
+        ) => words_update(req, ctx),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }
@@ -135,10 +145,15 @@ pub fn crd_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     if count == 0 || self_sanction(req, ctx).is_ok() {
         return None;
     }
-    let storage = holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
+    let storage =
+        holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
     Some(Violation {
         reason: Reason::CrdDelete,
-        class: if storage { Class::Storage } else { Class::Shadow },
+        class: if storage {
+            Class::Storage
+        } else {
+            Class::Shadow
+        },
         message: messages::crd(req, holds, count, ctx.policy),
         warning: messages::short(req, &format!("{count} {} would go with it", holds.as_str())),
     })
@@ -180,14 +195,21 @@ pub fn delete_request_create(req: &Request, ctx: &Context<'_>) -> Option<Violati
         reason: Reason::DeleteRequestCreate,
         class: Class::Storage,
         message: messages::delete_request(ns, backup, &why, ctx.policy),
-        warning: messages::clip(format!("backup-guard: deleting backup {ns}/{backup}: {why}")),
+        warning: messages::clip(format!(
+            "backup-guard: deleting backup {ns}/{backup}: {why}"
+        )),
     })
 }
 
 /// UPDATE of a Backup shortening `spec.ttl`.
 pub fn ttl_shortened(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let parse = |o: &Object| o.spec.ttl.as_deref().and_then(|t| parse_go_duration(t).ok());
+    let parse = |o: &Object| {
+        o.spec
+            .ttl
+            .as_deref()
+            .and_then(|t| parse_go_duration(t).ok())
+    };
     let (before, after) = (parse(old)?, parse(new)?);
     if after >= before || self_sanction(req, ctx).is_ok() {
         return None;
@@ -196,7 +218,11 @@ pub fn ttl_shortened(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     Some(Violation {
         reason: Reason::TtlShortened,
         class: Class::Storage,
-        message: messages::tampering(req, &format!("shortens spec.ttl from {b} to {a}"), ctx.policy),
+        message: messages::tampering(
+            req,
+            &format!("shortens spec.ttl from {b} to {a}"),
+            ctx.policy,
+        ),
         warning: messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
     })
 }
@@ -247,7 +273,10 @@ pub fn storage_location_delete(req: &Request, ctx: &Context<'_>) -> Option<Viola
 pub fn snapshot_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     let obj = req.current()?;
     let content = obj.status.bound_volume_snapshot_content_name.as_deref()?;
-    let deletes = ctx.index.content(content).is_some_and(|c| c.deletes_storage);
+    let deletes = ctx
+        .index
+        .content(content)
+        .is_some_and(|c| c.deletes_storage);
     snapshot_violation(req, ctx, obj, deletes, content)
 }
 
@@ -293,9 +322,17 @@ pub fn words_update(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
         .or_else(|| approval_refused(req, ctx, old, new))
 }
 
-fn hold_released(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+fn hold_released(
+    req: &Request,
+    ctx: &Context<'_>,
+    old: &Object,
+    new: &Object,
+) -> Option<Violation> {
     let managers = &ctx.policy.hold.managers;
-    if !is_held(&old.metadata) || is_held(&new.metadata) || managers.contains(&req.user.username, &req.user.groups) {
+    if !is_held(&old.metadata)
+        || is_held(&new.metadata)
+        || managers.contains(&req.user.username, &req.user.groups)
+    {
         return None;
     }
     Some(Violation {
@@ -306,7 +343,12 @@ fn hold_released(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -
     })
 }
 
-fn stamps_written(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+fn stamps_written(
+    req: &Request,
+    ctx: &Context<'_>,
+    old: &Object,
+    new: &Object,
+) -> Option<Violation> {
     let changed = |k: &str| old.annotation(k) != new.annotation(k);
     if !STAMP_KEYS.iter().any(|k| changed(k)) {
         return None;
@@ -327,9 +369,16 @@ fn stamps_written(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) 
     })
 }
 
-fn approval_refused(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object) -> Option<Violation> {
+fn approval_refused(
+    req: &Request,
+    ctx: &Context<'_>,
+    old: &Object,
+    new: &Object,
+) -> Option<Violation> {
     let approval = new.annotation(DELETE_APPROVAL)?;
-    if old.annotation(DELETE_APPROVAL) == Some(approval) && old.annotation(DELETE_REQUEST) == new.annotation(DELETE_REQUEST) {
+    if old.annotation(DELETE_APPROVAL) == Some(approval)
+        && old.annotation(DELETE_REQUEST) == new.annotation(DELETE_REQUEST)
+    {
         return None;
     }
     // The mutating webhook stamps only an approval it accepts.
@@ -341,8 +390,16 @@ fn approval_refused(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object
         "there is no delete request to approve".to_string()
     } else if requester == req.user.username {
         "the requester cannot approve their own request (two-person rule)".to_string()
-    } else if !ctx.policy.approval.approvers.contains(&req.user.username, &req.user.groups) {
-        format!("{} is not in the policy's approval.approvers", req.user.username)
+    } else if !ctx
+        .policy
+        .approval
+        .approvers
+        .contains(&req.user.username, &req.user.groups)
+    {
+        format!(
+            "{} is not in the policy's approval.approvers",
+            req.user.username
+        )
     } else {
         "the delete request carries no valid backup-guard stamp; set the request again".to_string()
     };
@@ -357,7 +414,9 @@ fn approval_refused(req: &Request, ctx: &Context<'_>, old: &Object, new: &Object
 /// CREATE carrying stamps: they cannot be the guard's (no uid exists yet), so a person wrote them.
 pub fn stamps_on_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     let obj = req.object.as_ref()?;
-    if !STAMP_KEYS.iter().any(|k| obj.metadata.annotations.contains_key(*k))
+    if !STAMP_KEYS
+        .iter()
+        .any(|k| obj.metadata.annotations.contains_key(*k))
         || Actor::of(&req.user.username, ctx.policy) == Actor::Velero
     {
         return None;

@@ -32,7 +32,13 @@ pub const ORIGINAL_DELETION_POLICY: &str = "backup-guard.io/original-deletion-po
 pub const VELERO_BACKUP_NAME: &str = "velero.io/backup-name";
 
 /// The annotations only the mutating webhook writes.
-pub const STAMP_KEYS: [&str; 5] = [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT, SIGNATURE];
+pub const STAMP_KEYS: [&str; 5] = [
+    REQUESTED_BY,
+    REQUESTED_AT,
+    APPROVED_BY,
+    APPROVED_AT,
+    SIGNATURE,
+];
 
 /// Whether the legal-hold label is set.
 pub fn is_held(meta: &Meta) -> bool {
@@ -103,7 +109,9 @@ pub struct SanctionFacts {
 }
 
 fn stamp(meta: &Meta, value: &str, by: &str, at: &str) -> Option<Stamp> {
-    meta.annotations.get(value).filter(|v| !v.trim().is_empty())?;
+    meta.annotations
+        .get(value)
+        .filter(|v| !v.trim().is_empty())?;
     let by = meta.annotations.get(by).filter(|v| !v.is_empty())?;
     let at = meta.annotations.get(at)?.parse::<Timestamp>().ok()?;
     Some(Stamp {
@@ -247,7 +255,10 @@ mod tests {
         assert!(stamps_verify(b"k", &m));
         let mut moved = m.clone();
         moved.uid = "uid-2".into();
-        assert!(!stamps_verify(b"k", &moved), "stamps copied to a new object are inert");
+        assert!(
+            !stamps_verify(b"k", &moved),
+            "stamps copied to a new object are inert"
+        );
         assert!(!stamps_verify(b"other-key", &m));
     }
 
@@ -271,18 +282,27 @@ mod tests {
     #[test]
     fn forged_or_held_requests_sanction_nothing() {
         let forged = SanctionFacts::of(&meta(&REQ), b"k");
-        assert_eq!(sanction(&forged, &Policy::default(), 0), Err(Unsanctioned::Unverified));
+        assert_eq!(
+            sanction(&forged, &Policy::default(), 0),
+            Err(Unsanctioned::Unverified)
+        );
         let mut held = signed(&REQ);
         held.labels.insert(HOLD.into(), "true".into());
         let facts = SanctionFacts::of(&held, b"k");
-        assert_eq!(sanction(&facts, &Policy::default(), 0), Err(Unsanctioned::Held));
+        assert_eq!(
+            sanction(&facts, &Policy::default(), 0),
+            Err(Unsanctioned::Held)
+        );
     }
 
     #[test]
     fn approval_rule_needs_a_second_person() {
         let mut p = Policy::default();
         p.approval.required = true;
-        let now = "2026-11-23T10:05:00Z".parse::<Timestamp>().expect("ts").as_second();
+        let now = "2026-11-23T10:05:00Z"
+            .parse::<Timestamp>()
+            .expect("ts")
+            .as_second();
         let facts = SanctionFacts::of(&signed(&REQ), b"k");
         assert_eq!(sanction(&facts, &p, now), Err(Unsanctioned::NeedsApproval));
         let mut pairs = REQ.to_vec();

@@ -75,8 +75,11 @@ pub fn response(request: &Request, decision: &Decision) -> AdmissionResponse {
             // A patch of strings always serializes; fail closed if it ever does not.
             Err(e) => {
                 resp.allowed = false;
-                resp.result = Status::failure(&format!("backup-guard: cannot encode patch: {e}"), "InternalError")
-                    .with_code(500);
+                resp.result = Status::failure(
+                    &format!("backup-guard: cannot encode patch: {e}"),
+                    "InternalError",
+                )
+                .with_code(500);
             }
         }
     }

@@ -1,0 +1,97 @@
+//! Events on the objects whose deletion was blocked (or, in audit mode, would have been),
+//! posted from a queue off the request path and rate-limited per object.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::Client;
+use tokio::sync::mpsc;
+
+use crate::policy::{Decision, Outcome, Request};
+
+/// One Event to post.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub reference: ObjectReference,
+    pub warning: bool,
+    pub reason: String,
+    pub note: String,
+}
+
+impl Notice {
+    /// The Event for a decision on a request.
+    pub fn from_decision(req: &Request, d: &Decision) -> Notice {
+        let obj = req.current();
+        let reason = match d.outcome {
+            Outcome::Denied => "DeletionBlocked",
+            Outcome::Neutered => "DeletionNeutered",
+            _ => "DeletionWouldBeBlocked",
+        };
+        let note = if d.message.is_empty() {
+            d.warnings.join("; ")
+        } else {
+            d.message.clone()
+        };
+        Notice {
+            reference: ObjectReference {
+                api_version: obj.map(|o| o.api_version.clone()).filter(|v| !v.is_empty()),
+                kind: obj.map(|o| o.kind.clone()).filter(|k| !k.is_empty()),
+                name: Some(req.name.clone()),
+                namespace: Some(req.namespace.clone()).filter(|n| !n.is_empty()),
+                uid: obj
+                    .map(|o| o.metadata.uid.clone())
+                    .filter(|u| !u.is_empty()),
+                ..Default::default()
+            },
+            warning: true,
+            reason: reason.into(),
+            note: format!("{note} (by {})", req.user.username),
+        }
+    }
+}
+
+/// How often one object may get an Event.
+pub const PER_OBJECT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Posts queued notices until the queue closes.
+pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
+    let recorder = Recorder::new(client, Reporter::from("backup-guard"));
+    let mut last: HashMap<(Option<String>, Option<String>, Option<String>, String), Instant> =
+        HashMap::new();
+    while let Some(n) = rx.recv().await {
+        let key = (
+            n.reference.kind.clone(),
+            n.reference.namespace.clone(),
+            n.reference.name.clone(),
+            n.reason.clone(),
+        );
+        if last
+            .get(&key)
+            .is_some_and(|t| t.elapsed() < PER_OBJECT_INTERVAL)
+        {
+            continue;
+        }
+        last.insert(key, Instant::now());
+        last.retain(|_, t| t.elapsed() < PER_OBJECT_INTERVAL);
+        let event = Event {
+            type_: if n.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: n.reason.clone(),
+            note: Some(truncate(&n.note, 1000)),
+            action: "Admission".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &n.reference).await {
+            tracing::warn!(error = %e, reason = %n.reason, "cannot post Event");
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}

@@ -1,0 +1,165 @@
+//! HTTP: `/validate` and `/mutate` on the HTTPS port; `/metrics`, `/livez`, `/readyz` on the
+//! metrics port. Body limits, content type, deadline, decode, decide, encode, record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::timeout::TimeoutLayer;
+
+use super::events::Notice;
+use super::state::{now, Shared};
+use crate::policy::{Context, Outcome};
+use crate::webhook::review::{answer, invalid, Webhook};
+
+/// Largest AdmissionReview accepted: an object and its old copy, each up to etcd's 1.5 MiB.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Per-request deadline, well inside the webhook's `timeoutSeconds` (5 s in the chart).
+pub const DEADLINE: Duration = Duration::from_secs(3);
+
+/// The webhook router.
+pub fn webhook_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            DEADLINE,
+        ))
+        .with_state(shared)
+}
+
+/// The metrics and probes router.
+pub fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
+}
+
+async fn validate(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&s, Webhook::Validate, &headers, &body)
+}
+
+async fn mutate(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&s, Webhook::Mutate, &headers, &body)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Response {
+    let started = Instant::now();
+    if !is_json(headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "backup-guard: send an AdmissionReview as application/json\n",
+        )
+            .into_response();
+    }
+    let policy = s.policy.load();
+    let index = s.read_index();
+    let ctx = Context {
+        policy: &policy,
+        index: &index,
+        now: now(),
+        key: &s.key,
+    };
+    let answered = answer(body, webhook, &ctx);
+    drop(index);
+    let answered = match answered {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(webhook = webhook.as_str(), error = %e, "malformed admission request");
+            s.metrics
+                .admission_requests
+                .with_label_values(&[webhook.as_str(), "UNKNOWN", "other", "error"])
+                .inc();
+            return (StatusCode::BAD_REQUEST, Json(invalid(&e))).into_response();
+        }
+    };
+    let (req, d) = (&answered.request, &answered.decision);
+    let span = tracing::info_span!("admission", uid = %req.uid, operation = req.operation.as_str(),
+        resource = req.resource.as_str(), namespace = %req.namespace, name = %req.name,
+        decision = d.outcome.as_str(), webhook = webhook.as_str());
+    span.in_scope(|| record(s, webhook, &answered));
+    s.metrics
+        .admission_duration
+        .with_label_values(&[webhook.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    Json(answered.review).into_response()
+}
+
+fn record(s: &Shared, webhook: Webhook, a: &crate::webhook::Answered) {
+    let (req, d) = (&a.request, &a.decision);
+    if d.mode == crate::policy::Mode::Off {
+        return;
+    }
+    s.metrics
+        .admission_requests
+        .with_label_values(&[
+            webhook.as_str(),
+            req.operation.as_str(),
+            req.resource.as_str(),
+            d.outcome.as_str(),
+        ])
+        .inc();
+    if let Some((resource, actor)) = d.blocked {
+        s.metrics
+            .blocked_deletions
+            .with_label_values(&[resource.as_str(), actor.as_str()])
+            .inc();
+    }
+    match d.outcome {
+        Outcome::Allowed => tracing::debug!(user = %req.user.username, "allowed"),
+        Outcome::Denied => {
+            tracing::info!(user = %req.user.username, dry_run = req.dry_run, message = %d.message, "denied")
+        }
+        Outcome::Neutered | Outcome::Warned => {
+            tracing::info!(user = %req.user.username, dry_run = req.dry_run, warnings = ?d.warnings, "allowed with warning")
+        }
+    }
+    let worth_an_event = matches!(
+        d.outcome,
+        Outcome::Denied | Outcome::Warned | Outcome::Neutered
+    ) && d.reason.is_some();
+    if worth_an_event && !req.dry_run {
+        if let Some(tx) = &s.notices {
+            // Never wait on the request path: a full queue drops the Event, the metric and log stay.
+            let _ = tx.try_send(Notice::from_decision(req, d));
+        }
+    }
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    let r = &s.readiness;
+    if r.ready() {
+        return (StatusCode::OK, "ok\n").into_response();
+    }
+    let why = format!(
+        "not ready: index synced={}, policy loaded={}, shutting down={}\n",
+        r.index_synced.load(std::sync::atomic::Ordering::Acquire),
+        r.policy_loaded.load(std::sync::atomic::Ordering::Acquire),
+        r.shutting_down.load(std::sync::atomic::Ordering::Acquire)
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
