@@ -1,7 +1,10 @@
 //! backup-guard: an admission webhook and controller that make every destruction of Velero
 //! backup data explicit.
 
-pub mod index;
-pub mod policy;
 pub mod cli;
+pub mod index;
+pub mod metrics;
+pub mod policy;
+pub mod server;
+pub mod tls;
 pub mod webhook;
