@@ -72,7 +72,7 @@ private_apt() { # $1 = sources list content; sets APT_OPTS
 fetch_source() {
   local tarball
   mkdir -p "$SRC_DIR"
-  tarball=$(ls "$SRC_DIR"/kubernetes_*really${K8S_VERSION}.orig.tar.gz 2>/dev/null | head -n1 || true)
+  tarball=$(compgen -G "$SRC_DIR/kubernetes_*really${K8S_VERSION}.orig.tar.gz" | head -n1 || true)
   if [[ -n $tarball ]]; then
     log "kubernetes source already downloaded: $tarball"
   else
@@ -81,8 +81,8 @@ fetch_source() {
     private_apt "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main"
     (cd "$SRC_DIR" && apt-get "${APT_OPTS[@]}" source --download-only -qq kubernetes >/dev/null)
     cleanup; APT_TMP=""
-    tarball=$(ls "$SRC_DIR"/kubernetes_*really${K8S_VERSION}.orig.tar.gz 2>/dev/null | head -n1 || true)
-    [[ -n $tarball ]] || die "no kubernetes_*really${K8S_VERSION}.orig.tar.gz after apt-get source (got: $(ls "$SRC_DIR"))"
+    tarball=$(compgen -G "$SRC_DIR/kubernetes_*really${K8S_VERSION}.orig.tar.gz" | head -n1 || true)
+    [[ -n $tarball ]] || die "no kubernetes_*really${K8S_VERSION}.orig.tar.gz after apt-get source (got: $(compgen -G "$SRC_DIR/*" | tr '\n' ' '))"
   fi
   SRC_TARBALL=$tarball
 }
@@ -121,7 +121,7 @@ build() {
   fi
   export GOROOT=$GO_DIR/usr/lib/go-1.15
   export PATH=$GOROOT/bin:$PATH
-  export GOPATH=$tree/.go CGO_ENABLED=0 GOFLAGS= GO111MODULE=
+  export GOPATH=$tree/.go CGO_ENABLED=0 GOFLAGS='' GO111MODULE=''
   export GOCACHE=$K8S_DIR/gocache
   mkdir -p "$tree/.go/src/k8s.io"
   [[ -L $tree/.go/src/k8s.io/kubernetes ]] || ln -s ../../.. "$tree/.go/src/k8s.io/kubernetes"

@@ -156,7 +156,7 @@ grab() {
     [[ -n $f ]] && break
     sleep 0.1
   done
-  [[ -n $f ]] || die "no recording matching $glob for $dest (have: $(ls "$REC" | tr '\n' ' '))"
+  [[ -n $f ]] || die "no recording matching $glob for $dest (have: $(cd "$REC" && compgen -G '*.json' | tr '\n' ' '))"
   cp "$f" "$STAGE/$dest"
   log "  -> $dest  ($(basename "$f"))"
 }
@@ -302,7 +302,6 @@ EOF
 mkdir -p "$OBJ"
 log "saving object dumps"
 admin get backups,backupstoragelocations -n velero -o yaml >"$STAGE/velero-namespace.yaml"
-admin get crd backups.velero.io -o yaml >"$STAGE/crd-backups.yaml"
 # Backups have no status subresource on the real CRD: status is part of the main resource.
 admin get crd backups.velero.io -o jsonpath='{.spec.versions[*].subresources}' >"$DIR/backups-subresources.txt" || true
 
@@ -376,10 +375,10 @@ EOF
 }
 log "4. DeleteBackupRequest for monthly-1 by alice (as 'velero backup delete') and by the velero service account"
 dbr_yaml | as alice create --field-manager=velero -f - >&2
-grab '*-validate-CREATE-deletebackuprequests.json' create-dbr-by-user.json
+grab '*-validate-CREATE-deletebackuprequests-monthly-1-*.json' create-dbr-by-user.json
 clear_rec
 dbr_yaml | as velero create --field-manager=velero-server -f - >&2
-grab '*-validate-CREATE-deletebackuprequests.json' create-dbr-by-velero.json
+grab '*-validate-CREATE-deletebackuprequests-monthly-1-*.json' create-dbr-by-velero.json
 clear_rec
 
 # ------------------------------------------------------------ 10
@@ -434,7 +433,17 @@ grab '*-validate-DELETE-backups.json' delete-backup-namespace-cascade.json
 clear_rec
 
 # ------------------------------------------------------------ 5
-log "5. admin deletes CRD backups.velero.io"
+# The real backups CRD is third-party data (Velero, Apache-2.0) that must not be
+# copied into the project, and a CRD DELETE carries the whole CRD as oldObject.
+# So the CRD fixtures are taken from our own minimal CRD (tests/crds/), created
+# with `kubectl create` as `velero install` creates CRDs (no last-applied
+# annotation); the AdmissionReview shape is the same.
+log "5. swap in our minimal backups CRD, dump it, then admin deletes CRD backups.velero.io"
+admin delete crd backups.velero.io --timeout=120s >/dev/null
+admin create -f "$REPO/tests/crds/velero.io_backups.yaml" >/dev/null
+admin wait --for condition=Established --timeout=60s crd/backups.velero.io >/dev/null
+admin get crd backups.velero.io -o yaml >"$STAGE/crd-backups.yaml"
+clear_rec
 admin delete crd backups.velero.io --timeout=120s >&2
 grab '*-validate-DELETE-customresourcedefinitions-backups.velero.io.json' delete-crd-backups.json
 clear_rec
@@ -455,5 +464,5 @@ for f in "$STAGE"/*.json; do "$PY" -m json.tool "$f" >/dev/null || die "$f is no
 mkdir -p "$OUT" "$OBJ"
 mv "$STAGE/velero-namespace.yaml" "$STAGE/crd-backups.yaml" "$OBJ/"
 mv "$STAGE"/*.json "$OUT/"
-log "fixtures written: $(ls "$OUT"/*.json | wc -l) JSON in $OUT, objects in $OBJ"
+log "fixtures written: $(compgen -G "$OUT/*.json" | wc -l) JSON in $OUT, objects in $OBJ"
 log "raw recordings: $REC/all"

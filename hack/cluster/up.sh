@@ -3,7 +3,7 @@
 # kube-controller-manager) on loopback, with token users, RBAC and the Velero /
 # CSI snapshot CRDs. See /work/shared/docs/LOCAL-CLUSTER.md.
 #
-#   hack/cluster/up.sh DIR        # then:  source DIR/env ; kubectl get ns
+#   hack/cluster/up.sh [--no-crds] DIR   # then:  source DIR/env ; kubectl get ns
 #   hack/cluster/down.sh DIR
 #
 # Writes into DIR:
@@ -23,7 +23,7 @@
 #            (token from its auto-created token Secret)
 #
 # Environment:
-#   LOAD_CRDS=1           load CRDs (default 1; 0 skips)
+#   LOAD_CRDS=1           load CRDs (default 1; 0 or --no-crds skips)
 #   VELERO_CRDS_DIR       default: <repo>/tests/crds (our minimal CRDs)
 #   SNAPSHOT_CRDS_DIR     default: <repo>/tests/crds
 #   BG_CACHE              binaries cache root (see build.sh)
@@ -31,14 +31,27 @@
 #   KUBECTL               default /usr/bin/kubectl
 #   BG_APISERVER_EXTRA_SANS  extra subjectAltNames for the serving cert,
 #                            e.g. "IP:10.213.0.1,DNS:foo" (default none)
-#   BG_BIND_ADDRESS       address kube-apiserver binds to (default 127.0.0.1)
+#   BG_BIND_ADDRESS       address kube-apiserver binds to (default 127.0.0.1;
+#                         0.0.0.0 = all addresses, kubeconfigs still use 127.0.0.1)
 #   BG_KEEP_ON_FAILURE=1  do not tear down when start-up fails
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
-[[ $# -eq 1 ]] || { echo "usage: $0 DIR" >&2; exit 2; }
+usage() { echo "usage: $0 [--no-crds|--crds] DIR" >&2; exit 2; }
+args=()
+for a in "$@"; do
+  case $a in
+    --no-crds) LOAD_CRDS=0 ;;
+    --crds) LOAD_CRDS=1 ;;
+    -h|--help) usage ;;
+    -*) usage ;;
+    *) args+=("$a") ;;
+  esac
+done
+[[ ${#args[@]} -eq 1 ]] || usage
+set -- "${args[@]}"
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 
@@ -150,7 +163,9 @@ EOF
 umask 022
 
 # ---------------------------------------------------------------- helpers
-SERVER=https://127.0.0.1:$API_PORT
+API_HOST=127.0.0.1
+[[ $BIND_ADDRESS != 0.0.0.0 ]] && API_HOST=$BIND_ADDRESS
+SERVER=https://$API_HOST:$API_PORT
 
 start() { # name logfile cmd...
   local name=$1 logf=$2; shift 2
@@ -242,6 +257,7 @@ KCM_PID=$(start kube-controller-manager "$DIR/logs/kube-controller-manager.log" 
   --kubeconfig="$DIR/kubeconfig" \
   --authentication-kubeconfig="$DIR/kubeconfig" \
   --authorization-kubeconfig="$DIR/kubeconfig" \
+  --authentication-skip-lookup=true \
   --bind-address=127.0.0.1 \
   --secure-port="$KCM_PORT" \
   --port=0 \
