@@ -6,5 +6,6 @@ pub mod index;
 pub mod metrics;
 pub mod policy;
 pub mod server;
+pub mod storage;
 pub mod tls;
 pub mod webhook;

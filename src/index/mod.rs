@@ -50,6 +50,8 @@ pub struct ContentEntry {
     pub deletes_storage: bool,
     /// `velero.io/backup-name`, when Velero made it.
     pub backup: Option<Arc<str>>,
+    /// The VolumeSnapshot it belongs to (namespace, name).
+    pub snapshot: Option<(Arc<str>, Box<str>)>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +68,8 @@ struct NamespaceEntry {
 pub struct Index {
     namespaces: HashMap<Arc<str>, NamespaceEntry>,
     contents: HashMap<Box<str>, ContentEntry>,
+    /// VolumeSnapshot (namespace, name) → its content, from `spec.volumeSnapshotRef`.
+    content_of_snapshot: HashMap<(Arc<str>, Box<str>), Box<str>>,
     delete_requests: HashSet<(Arc<str>, Box<str>)>,
     storage_locations: HashSet<(Arc<str>, Box<str>)>,
     strings: HashSet<Arc<str>>,
@@ -121,10 +125,20 @@ impl Index {
                 self.backups_total += 1;
             }
             Resource::VolumeSnapshotContent => {
+                self.remove(resource, ns, name);
                 let backup = obj.label(VELERO_BACKUP_NAME).map(|b| self.intern(b));
+                let snapshot = obj
+                    .spec
+                    .volume_snapshot_ref
+                    .as_ref()
+                    .map(|r| (self.intern(&r.namespace), Box::<str>::from(r.name.as_str())));
+                if let Some(s) = &snapshot {
+                    self.content_of_snapshot.insert(s.clone(), name.into());
+                }
                 let entry = ContentEntry {
                     deletes_storage: obj.spec.deletion_policy.as_deref() == Some("Delete"),
                     backup,
+                    snapshot,
                 };
                 self.contents.insert(name.into(), entry);
             }
@@ -163,7 +177,11 @@ impl Index {
                 }
             }
             Resource::VolumeSnapshotContent => {
-                self.contents.remove(name);
+                if let Some(old) = self.contents.remove(name) {
+                    if let Some(s) = old.snapshot {
+                        self.content_of_snapshot.remove(&s);
+                    }
+                }
             }
             Resource::DeleteBackupRequest => {
                 self.delete_requests
@@ -184,7 +202,10 @@ impl Index {
                 self.namespaces.clear();
                 self.backups_total = 0;
             }
-            Resource::VolumeSnapshotContent => self.contents.clear(),
+            Resource::VolumeSnapshotContent => {
+                self.contents.clear();
+                self.content_of_snapshot.clear();
+            }
             Resource::DeleteBackupRequest => self.delete_requests.clear(),
             Resource::BackupStorageLocation => self.storage_locations.clear(),
             _ => {}
@@ -251,6 +272,14 @@ impl Index {
     /// A VolumeSnapshotContent by name.
     pub fn content(&self, name: &str) -> Option<&ContentEntry> {
         self.contents.get(name)
+    }
+
+    /// The content bound to a VolumeSnapshot, by the content's `volumeSnapshotRef`.
+    pub fn content_for_snapshot(&self, ns: &str, name: &str) -> Option<(&str, &ContentEntry)> {
+        let content = self
+            .content_of_snapshot
+            .get(&(Arc::from(ns), Box::from(name)))?;
+        self.contents.get(content).map(|c| (&**content, c))
     }
 
     /// How many objects of a guarded CRD exist (what a CRD deletion would take with it).

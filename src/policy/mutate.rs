@@ -14,7 +14,8 @@ use super::request::{Object, Operation, Request, Resource};
 use super::rules::{mode_for, STORAGE_DELETING_FINALIZERS};
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
-    ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, VELERO_BACKUP_NAME,
+    ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, STAMP_KEYS,
+    VELERO_BACKUP_NAME,
 };
 
 /// The mutating webhook's decision: always allowed, with a patch when something must change.
@@ -111,16 +112,20 @@ pub fn stamp_words(
         }
         return;
     }
+    // Stamps the user changed are left as written, for the validating webhook to refuse.
+    if STAMP_KEYS.iter().any(|k| new.get(*k) != old.get(*k)) {
+        return;
+    }
     let user = req.user.username.as_str();
     let now = Timestamp::from_second(ctx.now)
         .map(|t| t.to_string())
         .unwrap_or_default();
     let mut wanted = new.clone();
     let request_changed = request.is_some() && request != set(old, DELETE_REQUEST);
-    let old_verified = req
-        .old_object
-        .as_ref()
-        .is_some_and(|o| stamps_verify(ctx.key, &o.metadata));
+    // An approval builds on a request the guard stamped and signed, never on a bare annotation.
+    let old_verified = req.old_object.as_ref().is_some_and(|o| {
+        o.metadata.annotations.contains_key(SIGNATURE) && stamps_verify(ctx.key, &o.metadata)
+    });
     match &request {
         None => {
             for k in [

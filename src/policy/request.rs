@@ -156,7 +156,7 @@ pub struct Meta {
     pub annotations: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_default")]
     pub finalizers: Vec<String>,
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub deletion_timestamp: Option<String>,
 }
 
@@ -165,17 +165,30 @@ pub struct Meta {
 #[serde(default, rename_all = "camelCase")]
 pub struct Spec {
     /// Backup: how long Velero keeps it (Go duration).
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub ttl: Option<String>,
     /// Backup: its BackupStorageLocation.
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub storage_location: Option<String>,
     /// DeleteBackupRequest / Restore: the backup it is about.
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub backup_name: Option<String>,
     /// VolumeSnapshotContent: `Delete` or `Retain`.
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub deletion_policy: Option<String>,
+    /// VolumeSnapshotContent: the VolumeSnapshot it belongs to.
+    #[serde(deserialize_with = "lenient")]
+    pub volume_snapshot_ref: Option<SnapshotRef>,
+}
+
+/// A VolumeSnapshotContent's `spec.volumeSnapshotRef`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SnapshotRef {
+    #[serde(deserialize_with = "null_default")]
+    pub namespace: String,
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
 }
 
 /// The union of the `status` fields the rules read.
@@ -183,12 +196,12 @@ pub struct Spec {
 #[serde(default, rename_all = "camelCase")]
 pub struct Status {
     /// Backup: when Velero's TTL collector may delete it (RFC 3339).
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub expiration: Option<String>,
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub phase: Option<String>,
     /// VolumeSnapshot: the content it is bound to.
-    #[serde(deserialize_with = "lenient_string")]
+    #[serde(deserialize_with = "lenient")]
     pub bound_volume_snapshot_content_name: Option<String>,
 }
 
@@ -254,6 +267,7 @@ impl Request {
             "CONNECT" => Operation::Connect,
             other => return Err(DecodeError::Operation(other.to_owned())),
         };
+        let resource = Resource::from_group_resource(&r.resource.group, &r.resource.resource);
         let from_object = |o: &Option<Object>| o.as_ref().map(|o| o.metadata.name.clone());
         let name = r
             .name
@@ -265,9 +279,13 @@ impl Request {
             api_version: review.api_version,
             uid: r.uid,
             operation,
-            resource: Resource::from_group_resource(&r.resource.group, &r.resource.resource),
+            resource,
             sub_resource: r.sub_resource.filter(|s| !s.is_empty()),
-            namespace: r.namespace.unwrap_or_default(),
+            // A Namespace DELETE names the namespace as its own namespace; it is cluster-scoped.
+            namespace: match resource {
+                Resource::Namespace => String::new(),
+                _ => r.namespace.unwrap_or_default(),
+            },
             name,
             user: r.user_info,
             object: r.object,
@@ -330,16 +348,17 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A string field; any other JSON type reads as absent, so an unrelated kind never fails decoding.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// A field of the expected shape; any other JSON reads as absent, so an unrelated kind never
+/// fails decoding.
+fn lenient<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Maybe {
-        Text(String),
+    enum Maybe<T> {
+        Expected(T),
         Other(serde::de::IgnoredAny),
     }
-    Ok(match Maybe::deserialize(d)? {
-        Maybe::Text(s) => Some(s),
+    Ok(match Maybe::<T>::deserialize(d)? {
+        Maybe::Expected(v) => Some(v),
         Maybe::Other(_) => None,
     })
 }

@@ -272,12 +272,11 @@ pub fn storage_location_delete(req: &Request, ctx: &Context<'_>) -> Option<Viola
 /// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
 pub fn snapshot_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     let obj = req.current()?;
-    let content = obj.status.bound_volume_snapshot_content_name.as_deref()?;
-    let deletes = ctx
-        .index
-        .content(content)
-        .is_some_and(|c| c.deletes_storage);
-    snapshot_violation(req, ctx, obj, deletes, content)
+    let (content, entry) = match obj.status.bound_volume_snapshot_content_name.as_deref() {
+        Some(name) => (name, ctx.index.content(name)?),
+        None => ctx.index.content_for_snapshot(&req.namespace, &req.name)?,
+    };
+    snapshot_violation(req, ctx, obj, entry.deletes_storage, content)
 }
 
 /// DELETE of a Velero-labelled VolumeSnapshotContent with `deletionPolicy: Delete`.

@@ -55,11 +55,13 @@ impl Notice {
 /// How often one object may get an Event.
 pub const PER_OBJECT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Kind, namespace, name and reason: what one rate limit covers.
+type NoticeKey = (Option<String>, Option<String>, Option<String>, String);
+
 /// Posts queued notices until the queue closes.
 pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
     let recorder = Recorder::new(client, Reporter::from("backup-guard"));
-    let mut last: HashMap<(Option<String>, Option<String>, Option<String>, String), Instant> =
-        HashMap::new();
+    let mut last: HashMap<NoticeKey, Instant> = HashMap::new();
     while let Some(n) = rx.recv().await {
         let key = (
             n.reference.kind.clone(),

@@ -3,8 +3,9 @@
 //! Shared by the HTTPS handlers and the offline `backup-guard review` command, so both answer
 //! exactly alike.
 
-use kube::core::admission::{AdmissionResponse, AdmissionReview};
-use kube::core::{DynamicObject, Status, TypeMeta};
+use base64::Engine as _;
+use kube::core::Status;
+use serde::Serialize;
 
 use crate::policy::{self, Context, Decision, DecodeError, Request};
 
@@ -30,7 +31,36 @@ impl Webhook {
 pub struct Answered {
     pub request: Request,
     pub decision: Decision,
-    pub review: AdmissionReview<DynamicObject>,
+    pub review: ReviewOut,
+}
+
+/// The AdmissionReview sent back.
+///
+/// Our own type rather than kube's `AdmissionResponse`, which serializes `patch` as an array of
+/// numbers instead of base64 (kube-rs/kube#1781) — the API server would reject every patch.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewOut {
+    pub api_version: String,
+    pub kind: &'static str,
+    pub response: ResponseOut,
+}
+
+/// `response` of an AdmissionReview.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseOut {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Base64 of the RFC 6902 patch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Decodes, decides and encodes one AdmissionReview.
@@ -40,7 +70,7 @@ pub fn answer(body: &[u8], webhook: Webhook, ctx: &Context<'_>) -> Result<Answer
         Webhook::Validate => policy::validate(&request, ctx),
         Webhook::Mutate => policy::mutate(&request, ctx),
     };
-    let review = response(&request, &decision).into_review();
+    let review = response(&request, &decision);
     Ok(Answered {
         request,
         decision,
@@ -48,47 +78,67 @@ pub fn answer(body: &[u8], webhook: Webhook, ctx: &Context<'_>) -> Result<Answer
     })
 }
 
-/// The AdmissionResponse for a decision: denials are 403 with the message, warnings and patch attached.
-pub fn response(request: &Request, decision: &Decision) -> AdmissionResponse {
-    let mut resp = AdmissionResponse::invalid("");
-    resp.types = TypeMeta {
-        api_version: if request.api_version.is_empty() {
-            "admission.k8s.io/v1".into()
-        } else {
-            request.api_version.clone()
-        },
-        kind: "AdmissionReview".into(),
-    };
-    resp.uid = request.uid.clone();
-    resp.allowed = true;
-    resp.result = Status::success();
-    if !decision.allowed {
-        resp.result = Status::failure(&decision.message, "Forbidden").with_code(403);
-        resp.allowed = false;
+fn api_version(request_version: &str) -> String {
+    if request_version.is_empty() {
+        "admission.k8s.io/v1".into()
+    } else {
+        request_version.into()
     }
-    if !decision.warnings.is_empty() {
-        resp.warnings = Some(decision.warnings.clone());
+}
+
+/// The review for a decision: denials are 403 with the message; warnings and patch attached.
+pub fn response(request: &Request, decision: &Decision) -> ReviewOut {
+    let mut out = ResponseOut {
+        uid: request.uid.clone(),
+        allowed: decision.allowed,
+        status: None,
+        patch: None,
+        patch_type: None,
+        warnings: decision.warnings.clone(),
+    };
+    if !decision.allowed {
+        out.status = Some(Status::failure(&decision.message, "Forbidden").with_code(403));
     }
     if let Some(patch) = &decision.patch {
-        match resp.clone().with_patch(patch.clone()) {
-            Ok(patched) => resp = patched,
+        match serde_json::to_vec(patch) {
+            Ok(bytes) => {
+                out.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                out.patch_type = Some("JSONPatch");
+            }
             // A patch of strings always serializes; fail closed if it ever does not.
             Err(e) => {
-                resp.allowed = false;
-                resp.result = Status::failure(
-                    &format!("backup-guard: cannot encode patch: {e}"),
-                    "InternalError",
-                )
-                .with_code(500);
+                out.allowed = false;
+                out.status = Some(
+                    Status::failure(
+                        &format!("backup-guard: cannot encode patch: {e}"),
+                        "InternalError",
+                    )
+                    .with_code(500),
+                );
             }
         }
     }
-    resp
+    ReviewOut {
+        api_version: api_version(&request.api_version),
+        kind: "AdmissionReview",
+        response: out,
+    }
 }
 
 /// The answer to a body that could not be read: denied (fail closed), 400, with the reason.
-pub fn invalid(error: &DecodeError) -> AdmissionReview<DynamicObject> {
-    let mut resp = AdmissionResponse::invalid(format!("backup-guard: {error}"));
-    resp.result.code = 400;
-    resp.into_review()
+pub fn invalid(error: &DecodeError) -> ReviewOut {
+    ReviewOut {
+        api_version: api_version(""),
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid: String::new(),
+            allowed: false,
+            status: Some(
+                Status::failure(&format!("backup-guard: {error}"), "BadRequest").with_code(400),
+            ),
+            patch: None,
+            patch_type: None,
+            warnings: vec![],
+        },
+    }
 }

@@ -1,0 +1,189 @@
+//! Delete one backup's or one restore's files: list all first, check every key, then bulk delete.
+
+use futures::{stream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use thiserror::Error;
+
+use super::layout::{may_delete, LayoutError, Scope};
+use super::location::Location;
+
+/// What a cleanup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Keys that are gone now (deleted by us, or already gone when deleted).
+    pub keys: usize,
+}
+
+/// Why a cleanup failed.
+#[derive(Debug, Error)]
+pub enum CleanupError {
+    /// The name or the location's prefix cannot form a scope.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// Listing the directory failed; nothing was deleted.
+    #[error("listing {dir} in bucket {bucket:?} failed, nothing was deleted; {hint}: {source}")]
+    List {
+        /// The bucket.
+        bucket: String,
+        /// What to do about it.
+        hint: &'static str,
+        /// The directory listed.
+        dir: String,
+        /// The store's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+    /// The listing returned a key outside the scope; nothing was deleted.
+    #[error(
+        "the store listed {key:?} for {dir}, which is outside that directory; refusing to delete \
+         anything (is the bucket's listing broken?)"
+    )]
+    OutsideScope {
+        /// The directory listed.
+        dir: String,
+        /// The foreign key.
+        key: String,
+    },
+    /// Some deletions failed; the others went through and a retry resumes.
+    #[error(
+        "deleting under {dir} in bucket {bucket:?}: {failed} of {listed} keys failed ({deleted} \
+         deleted); {hint}, then retry the cleanup to resume: {source}"
+    )]
+    Delete {
+        /// The bucket.
+        bucket: String,
+        /// What to do about it.
+        hint: &'static str,
+        /// The directory.
+        dir: String,
+        /// Keys listed.
+        listed: usize,
+        /// Keys deleted.
+        deleted: usize,
+        /// Keys that failed.
+        failed: usize,
+        /// The first failure.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+}
+
+/// Delete every key under `<prefix>/backups/<backup>/`.
+pub async fn delete_backup_files(
+    location: &Location,
+    backup: &str,
+) -> Result<Deleted, CleanupError> {
+    delete_scope(location, &Scope::backup(&location.prefix, backup)?).await
+}
+
+/// Delete every key under `<prefix>/restores/<restore>/`.
+pub async fn delete_restore_files(
+    location: &Location,
+    restore: &str,
+) -> Result<Deleted, CleanupError> {
+    delete_scope(location, &Scope::restore(&location.prefix, restore)?).await
+}
+
+/// List the scope's directory completely, check each key with [`may_delete`], then delete in bulk.
+pub async fn delete_scope(location: &Location, scope: &Scope) -> Result<Deleted, CleanupError> {
+    let keys = plan_deletion(scope, list_keys(location, scope).await?)?;
+    if keys.is_empty() {
+        return Ok(Deleted::default());
+    }
+    delete_keys(location, scope, keys).await
+}
+
+/// Accept a complete listing only if every key passes [`may_delete`]; one foreign key rejects all.
+///
+/// A folder marker (the key `<dir>/` itself, which object_store lists without its slash) is
+/// dropped: it holds no data and object_store cannot address it.
+pub fn plan_deletion(scope: &Scope, listed: Vec<Path>) -> Result<Vec<Path>, CleanupError> {
+    let marker = scope.list_path();
+    let keys: Vec<Path> = listed.into_iter().filter(|k| *k != marker).collect();
+    match keys.iter().find(|k| !may_delete(scope, k)) {
+        Some(foreign) => Err(CleanupError::OutsideScope {
+            dir: scope.dir().into(),
+            key: foreign.to_string(),
+        }),
+        None => Ok(keys),
+    }
+}
+
+async fn list_keys(location: &Location, scope: &Scope) -> Result<Vec<Path>, CleanupError> {
+    let listed: Result<Vec<Path>, object_store::Error> = location
+        .store
+        .list(Some(&scope.list_path()))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await;
+    // No NotFound shortcut: an absent prefix lists as empty, so NotFound means the bucket is gone
+    // or misnamed, and reporting success then would leave the data behind.
+    listed.map_err(|source| CleanupError::List {
+        bucket: location.bucket.clone(),
+        dir: scope.dir().into(),
+        hint: hint(&source),
+        source: Box::new(source),
+    })
+}
+
+/// What to do about a failed request, from the error's kind or the HTTP status in its text.
+fn hint(err: &object_store::Error) -> &'static str {
+    use object_store::Error as E;
+    let text = err.to_string();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    match err {
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => CREDENTIALS_HINT,
+        _ if has(&["401 Unauthorized", "403 Forbidden"]) => CREDENTIALS_HINT,
+        E::NotFound { .. } => BUCKET_HINT,
+        _ if has(&["404 Not Found", "NoSuchBucket", "ContainerNotFound"]) => BUCKET_HINT,
+        _ if has(&["error sending request", "timed out", "dns error", "connect"]) => {
+            "the endpoint cannot be reached: check s3Url / storageAccountURI / gcs_base_url, DNS and network policy"
+        }
+        _ => "check the endpoint, the credentials and that the bucket exists",
+    }
+}
+
+const CREDENTIALS_HINT: &str = "the store rejected the credentials: fix the Secret named by \
+    spec.credential (default cloud-credentials, key cloud) or the account's permissions";
+const BUCKET_HINT: &str =
+    "the bucket or container does not exist: check spec.objectStorage.bucket and the endpoint";
+
+async fn delete_keys(
+    location: &Location,
+    scope: &Scope,
+    keys: Vec<Path>,
+) -> Result<Deleted, CleanupError> {
+    let listed = keys.len();
+    let results: Vec<object_store::Result<Path>> = location
+        .store
+        .delete_stream(stream::iter(keys.into_iter().map(Ok)).boxed())
+        .collect()
+        .await;
+    let mut deleted = 0;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+            // One error may stand for a whole failed batch, so failures are counted from `deleted`.
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        None => Ok(Deleted { keys: deleted }),
+        Some(source) => Err(CleanupError::Delete {
+            bucket: location.bucket.clone(),
+            dir: scope.dir().into(),
+            listed,
+            deleted,
+            failed: listed.saturating_sub(deleted),
+            hint: hint(&source),
+            source: Box::new(source),
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "cleanup_tests.rs"]
+mod tests;
