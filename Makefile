@@ -6,7 +6,12 @@ SHARED ?= $(abspath ../shared)
 export VELERO_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/velero-crds),$(SHARED)/fixtures/velero-crds,)
 export SNAPSHOT_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/snapshot-crds),$(SHARED)/fixtures/snapshot-crds,)
 
+.DEFAULT_GOAL := all
 .PHONY: all build test lint unit e2e demo bench deps
+
+## deps: the real storage servers the tests start (s3s-fs, moto, Azurite, fake-gcs-server).
+deps:
+	hack/storage/install.sh
 
 all: build
 
@@ -14,7 +19,7 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: everything CI runs — format, lints, unit and fixture tests, the real-API-server suite.
-test: lint unit e2e
+test: deps lint unit e2e
 	@echo "make test: all suites passed"
 
 lint:

@@ -455,3 +455,32 @@ fn zz_crd_deletion_is_refused_while_backups_exist() {
     assert!(!r.ok && r.stderr.contains("still holds"), "{}", r.stderr);
     assert!(exists("crd backups.velero.io"));
 }
+
+#[test]
+fn index_follows_creates_updates_and_deletes() {
+    set_policy("mode: enforce");
+    let gauge = || metric(r#"backup_guard_protected_objects{resource="backups"}"#);
+    let before = gauge();
+    namespace_with_backups("watch", &[("w-1", LATER, ""), ("w-2", LATER, "")]);
+    eventually(20, "two more protected backups", || gauge() == before + 2.0);
+    assert!(
+        kubectl(
+            Who::Alice,
+            "-n watch annotate backup w-1 backup-guard.io/delete-request=done"
+        )
+        .ok
+    );
+    eventually(
+        20,
+        "the sanctioned backup to leave the protected count",
+        || gauge() == before + 1.0,
+    );
+    assert!(kubectl(Who::Alice, "-n watch delete backup w-1").ok);
+    let r = kubectl(Who::Velero, "-n watch delete backup w-2");
+    assert!(r.ok, "{}", r.stderr);
+    eventually(20, "the deletions to reach the index", || gauge() == before);
+    assert!(
+        kubectl(Who::Alice, "delete namespace watch").ok,
+        "an empty namespace may go"
+    );
+}
