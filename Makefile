@@ -7,7 +7,7 @@ export VELERO_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/velero-crds),$(SHAR
 export SNAPSHOT_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/snapshot-crds),$(SHARED)/fixtures/snapshot-crds,)
 
 .DEFAULT_GOAL := all
-.PHONY: all build test lint unit e2e demo bench deps
+.PHONY: all build test lint unit chart e2e demo bench deps
 
 ## deps: the real storage servers the tests start (s3s-fs, moto, Azurite, fake-gcs-server).
 deps:
@@ -19,7 +19,7 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: everything CI runs — format, lints, unit and fixture tests, the real-API-server suite.
-test: deps lint unit e2e
+test: deps lint unit chart e2e
 	@echo "make test: all suites passed"
 
 lint:
@@ -28,6 +28,10 @@ lint:
 
 unit:
 	$(CARGO) test --locked
+
+## chart: render the chart (Go text/template + sprig), schema, drift, promtool alert tests, server dry-run.
+chart:
+	hack/render/test.sh
 
 ## e2e: the suite against a real kube-apiserver ($$KUBECONFIG, else a local control plane).
 e2e:

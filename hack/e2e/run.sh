@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make e2e: the scenario suite against a real kube-apiserver, with the real kubectl.
+# Uses $KUBECONFIG when set, else brings up the local control plane (hack/cluster).
+# Afterwards it proves the suite can fail: without the webhook registered, the core scenarios must fail.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=hack/e2e/lib.sh
+source "$here/lib.sh"
+dir=${E2E_DIR:-$E2E_ROOT/.e2e}
+rm -rf "$dir"; mkdir -p "$dir"
+trap 'teardown "$dir"' EXIT
+command -v curl >/dev/null || apt-get install -y curl >/dev/null
+
+log "building backup-guard and the e2e suite"
+cargo build --locked --bin backup-guard
+cargo test --locked --features e2e --test e2e --no-run
+cluster_up "$dir"
+guard_up "$dir" "$E2E_ROOT/target/debug/backup-guard"
+
+log "running the scenarios"
+export E2E_GUARD_LOG="$dir/guard.log"
+if ! cargo test --locked --features e2e --test e2e -- --test-threads=1; then
+  echo "--- guard log (tail) ---"; tail -50 "$dir/guard.log"; exit 1
+fi
+
+log "proof: without the webhook registered, the guard's scenarios must fail"
+webhooks_unregister
+if E2E_EXPECT_UNGUARDED=1 cargo test --locked --features e2e --test e2e -- --test-threads=1 seed_ kubectl_delete_backup_ velero_backup_delete_ >"$dir/unguarded.log" 2>&1; then
+  cat "$dir/unguarded.log"; echo "the scenarios passed without the webhook: they prove nothing" >&2; exit 1
+fi
+grep -E "^test .* FAILED$" "$dir/unguarded.log" || true
+log "e2e: passed, and fails without the guard as it must"
