@@ -24,7 +24,7 @@ test: deps lint unit chart e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --all-features -- -D warnings
 
 unit:
 	$(CARGO) test --locked

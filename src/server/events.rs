@@ -39,7 +39,13 @@ impl Notice {
                 api_version: obj.map(|o| o.api_version.clone()).filter(|v| !v.is_empty()),
                 kind: obj.map(|o| o.kind.clone()).filter(|k| !k.is_empty()),
                 name: Some(req.name.clone()),
-                namespace: Some(req.namespace.clone()).filter(|n| !n.is_empty()),
+                // Events of cluster-scoped objects (Namespaces, CRDs) live in `default`; the API
+                // server requires the reference to say so.
+                namespace: Some(if req.namespace.is_empty() {
+                    "default".to_string()
+                } else {
+                    req.namespace.clone()
+                }),
                 uid: obj
                     .map(|o| o.metadata.uid.clone())
                     .filter(|u| !u.is_empty()),

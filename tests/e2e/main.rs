@@ -80,6 +80,11 @@ fn seed_kubectl_delete_namespace_with_backups_is_denied_before_it_turns_terminat
     );
     assert_eq!(phase.stdout.trim(), "Active");
     assert!(exists("-n seed-a backup daily-1"));
+    eventually(20, "a DeletionBlocked Event for the namespace", || {
+        kubectl(Who::Admin, "-n default get events -o jsonpath={range.items[*]}{.reason}/{.involvedObject.name}{\"\\n\"}{end}")
+            .stdout
+            .contains("DeletionBlocked/seed-a")
+    });
     assert!(
         metric(r#"backup_guard_blocked_deletions_total{actor="user",resource="namespaces"}"#)
             > blocked
