@@ -620,3 +620,21 @@ fn unrelated_requests_are_allowed_untouched() {
         .patch
         .is_none());
 }
+
+#[test]
+fn neuter_strips_storage_deleting_finalizers_and_enforce_guards_them() {
+    let mut r = review("update-backup-shorten-ttl.json");
+    r["request"]["object"]["spec"]["ttl"] = r["request"]["oldObject"]["spec"]["ttl"].clone();
+    r["request"]["object"]["metadata"]["finalizers"] =
+        json!(["gc.ark.heptio.com", "example.com/keep"]);
+    let obj = mutated_object(&r, &in_mode(Mode::Neuter), &index(), capture_day());
+    assert_eq!(obj["metadata"]["finalizers"], json!(["example.com/keep"]));
+    assert!(mutate(&r, &in_mode(Mode::Enforce), &index(), capture_day())
+        .patch
+        .is_none());
+    // A Backup still carrying such a finalizer may not be deleted even in neuter mode.
+    let mut del = review("delete-backup-by-user.json");
+    del["request"]["oldObject"]["metadata"]["finalizers"] = json!(["gc.ark.heptio.com"]);
+    let d = validate(&del, &in_mode(Mode::Neuter), &index(), capture_day());
+    assert!(!d.allowed);
+}
