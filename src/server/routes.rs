@@ -14,8 +14,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::events::Notice;
 use super::state::{now, Shared};
-use crate::policy::{Context, Outcome};
-use crate::webhook::review::{answer, invalid, Webhook};
+use crate::policy::{Context, Outcome, Request};
+use crate::webhook::review::{decide, invalid, Webhook};
 
 /// Largest AdmissionReview accepted: an object and its old copy, each up to etcd's 1.5 MiB.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -69,18 +69,8 @@ fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Res
         )
             .into_response();
     }
-    let policy = s.policy.load();
-    let index = s.read_index();
-    let ctx = Context {
-        policy: &policy,
-        index: &index,
-        now: now(),
-        key: &s.key,
-    };
-    let answered = answer(body, webhook, &ctx);
-    drop(index);
-    let answered = match answered {
-        Ok(a) => a,
+    let request = match Request::from_review_json(body) {
+        Ok(r) => r,
         Err(e) => {
             tracing::warn!(webhook = webhook.as_str(), error = %e, "malformed admission request");
             s.metrics
@@ -90,6 +80,16 @@ fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Res
             return (StatusCode::BAD_REQUEST, Json(invalid(&e))).into_response();
         }
     };
+    let policy = s.policy.load();
+    let index = s.read_index();
+    let ctx = Context {
+        policy: &policy,
+        index: &index,
+        now: now(),
+        key: &s.key,
+    };
+    let answered = decide(request, webhook, &ctx);
+    drop(index);
     let (req, d) = (&answered.request, &answered.decision);
     let span = tracing::info_span!("admission", uid = %req.uid, operation = req.operation.as_str(),
         resource = req.resource.as_str(), namespace = %req.namespace, name = %req.name,

@@ -65,17 +65,21 @@ pub struct ResponseOut {
 
 /// Decodes, decides and encodes one AdmissionReview.
 pub fn answer(body: &[u8], webhook: Webhook, ctx: &Context<'_>) -> Result<Answered, DecodeError> {
-    let request = Request::from_review_json(body)?;
+    Ok(decide(Request::from_review_json(body)?, webhook, ctx))
+}
+
+/// Decides an already decoded request and encodes the answer (decoding needs no index lock).
+pub fn decide(request: Request, webhook: Webhook, ctx: &Context<'_>) -> Answered {
     let decision = match webhook {
         Webhook::Validate => policy::validate(&request, ctx),
         Webhook::Mutate => policy::mutate(&request, ctx),
     };
     let review = response(&request, &decision);
-    Ok(Answered {
+    Answered {
         request,
         decision,
         review,
-    })
+    }
 }
 
 fn api_version(request_version: &str) -> String {
