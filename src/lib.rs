@@ -2,6 +2,7 @@
 //! backup data explicit.
 
 pub mod cli;
+pub mod controller;
 pub mod index;
 pub mod metrics;
 pub mod policy;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
+mod controller;
 mod offline;
 pub mod serve;
 
@@ -24,6 +26,20 @@ pub enum Command {
     Webhook(serve::ServeArgs),
     /// Create a CA and a serving certificate (ca.crt, tls.crt, tls.key).
     Certs(serve::CertsArgs),
+    /// Clean up sanctioned backups (leader-elected; metrics and probes on --metrics-listen).
+    Controller(serve::ServeArgs),
+    /// Run the webhook and the controller in one process.
+    Run(serve::ServeArgs),
+    /// Ask for a backup's deletion (sets backup-guard.io/delete-request; the webhook stamps it).
+    RequestDelete(admin::RequestDeleteArgs),
+    /// Approve a requested deletion (sets backup-guard.io/delete-approval).
+    Approve(admin::ApproveArgs),
+    /// Put a backup on legal hold (label backup-guard.io/hold=true).
+    Hold(admin::Target),
+    /// Release a legal hold (hold managers only).
+    Release(admin::Target),
+    /// Table of backups: protected, requested, sanctioned, held or cleaning.
+    Status(admin::StatusArgs),
     /// Policy file tools.
     Policy {
         #[command(subcommand)]
@@ -70,6 +86,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(args) => offline::review(&args),
         Command::Webhook(args) => serve::webhook(&args),
         Command::Certs(args) => serve::certs(&args),
+        Command::Controller(args) => controller::controller(&args),
+        Command::Run(args) => controller::run(&args),
+        Command::RequestDelete(args) => admin::request_delete(&args),
+        Command::Approve(args) => admin::approve(&args),
+        Command::Hold(target) => admin::hold(&target),
+        Command::Release(target) => admin::release(&target),
+        Command::Status(args) => admin::status(&args),
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => offline::policy_check(&file),

@@ -96,26 +96,24 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client
     Ok(kube::Client::try_from(config)?)
 }
 
-fn policy_source(args: &ServeArgs) -> anyhow::Result<PolicySource> {
+/// `--policy-configmap` as (namespace, name).
+pub(crate) fn policy_configmap(args: &ServeArgs) -> anyhow::Result<(String, String)> {
+    match args.policy_configmap.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok((ns.into(), name.into())),
+        _ => bail!(
+            "--policy-configmap must be NAMESPACE/NAME, got {:?}",
+            args.policy_configmap
+        ),
+    }
+}
+
+/// Where the policy comes from: `--policy-file`, else `--policy-configmap`.
+pub(crate) fn policy_source(args: &ServeArgs) -> anyhow::Result<PolicySource> {
     if let Some(path) = &args.policy_file {
         return Ok(PolicySource::File(path.clone()));
     }
-    let Some((namespace, name)) = args.policy_configmap.split_once('/') else {
-        bail!(
-            "--policy-configmap must be NAMESPACE/NAME, got {:?}",
-            args.policy_configmap
-        );
-    };
-    if namespace.is_empty() || name.is_empty() {
-        bail!(
-            "--policy-configmap must be NAMESPACE/NAME, got {:?}",
-            args.policy_configmap
-        );
-    }
-    Ok(PolicySource::ConfigMap {
-        namespace: namespace.into(),
-        name: name.into(),
-    })
+    let (namespace, name) = policy_configmap(args)?;
+    Ok(PolicySource::ConfigMap { namespace, name })
 }
 
 /// Reads the signing key; an empty or missing key is refused (no stamp could be trusted).

@@ -48,7 +48,16 @@ pub struct ServeConfig {
 
 /// Runs the webhook until SIGTERM/SIGINT (a second signal exits at once).
 pub async fn serve(client: Client, cfg: ServeConfig) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
+    serve_with_metrics(client, cfg, Metrics::new()).await
+}
+
+/// [`serve`], recording into `metrics`: `backup-guard run` shares them with the controller, so
+/// one `/metrics` shows both.
+pub async fn serve_with_metrics(
+    client: Client,
+    cfg: ServeConfig,
+    metrics: Metrics,
+) -> anyhow::Result<()> {
     let loaded = tls::load_dir(&cfg.tls_dir).with_context(|| {
         format!(
             "no usable serving certificate in {} (make one with `backup-guard certs`)",

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Storage figures (benches/storage.rs) against s3s-fs; called by run.sh. Prints BENCH lines,
+# or BENCH_SKIP when the S3 server is not installed (hack/storage/install.sh).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+CARGO=${CARGO:-cargo}
+if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  echo "BENCH_SKIP s3_requests_per_backup s3s-fs not installed (run hack/storage/install.sh)"
+  echo "BENCH_SKIP cleanup_10k_backups_s s3s-fs not installed (run hack/storage/install.sh)"
+  exit 0
+fi
+BACKUPS=10000
+[ -n "${BENCH_SMOKE:-}" ] && BACKUPS=200
+out=$(BG_BENCH_BACKUPS=$BACKUPS "$CARGO" bench --locked --bench storage)
+grep '^BENCH' <<<"$out" | while read -r tag name value unit rest; do
+  case "$tag $name" in
+    "BENCH s3_requests_per_backup")
+      echo "BENCH $name $value $unit"
+      if [ "$value" -gt 2 ]; then echo "BENCH_MISS $name $value > 2"; fi ;;
+    "BENCH cleanup_10k_backups_s")
+      if [ "$BACKUPS" = 10000 ]; then
+        echo "BENCH $name $value $unit"
+        if awk -v v="$value" 'BEGIN{exit !(v > 300)}'; then echo "BENCH_MISS $name $value > 300"; fi
+      else
+        echo "BENCH_INFO $name $value $unit (smoke: $BACKUPS backups, not the figure)"
+      fi ;;
+    *) echo "$tag $name $value $unit $rest" ;;
+  esac
+done

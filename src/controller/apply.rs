@@ -1,0 +1,211 @@
+//! Carries out a plan, one step at a time, re-checking sanction and leadership before each step
+//! that starts or destroys something.
+
+use std::time::Duration;
+
+use super::cleaner::Cleaner;
+use super::error::Error;
+use super::kinds::Kind;
+use super::location;
+use super::observe::current_backup;
+use super::plan::{Named, Step};
+use super::steps;
+use crate::policy::request::Object;
+use crate::policy::stamps::Unsanctioned;
+use crate::storage::{self, Location, Provider};
+
+/// What one pass deleted, for the Event and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The location's provider, once resolved.
+    pub provider: Option<Provider>,
+    /// Keys deleted under `backups/<name>/`.
+    pub backup_keys: usize,
+    pub restores: usize,
+    /// Keys deleted under `restores/<restore>/`.
+    pub restore_keys: usize,
+    /// VolumeSnapshotContents deleted (with `Delete`, so the driver removed the snapshots).
+    pub contents: usize,
+    pub snapshots: usize,
+    pub pod_volume_backups: usize,
+    /// The DeleteBackupRequest filed (velero engine).
+    pub delete_request: Option<String>,
+}
+
+/// How a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every step ran.
+    Completed,
+    /// Velero is working on a DeleteBackupRequest; look again after this long.
+    Waiting(Duration),
+    /// Right before a step the backup was no longer sanctioned; nothing further was done.
+    Stopped(Unsanctioned),
+    /// The Backup is gone (or was replaced by another object of the same name).
+    Gone,
+}
+
+/// A failed step and what the pass had done before it.
+#[derive(Debug)]
+pub struct Failure {
+    pub step: Step,
+    pub error: Error,
+}
+
+/// How often the velero engine looks at a DeleteBackupRequest in progress.
+const POLL: Duration = Duration::from_secs(5);
+
+impl Cleaner {
+    /// Runs `steps` in order against `backup`; stops at the first failure.
+    pub async fn apply(
+        &self,
+        backup: &Object,
+        steps: &[Step],
+        report: &mut Report,
+    ) -> Result<Outcome, Failure> {
+        let mut location: Option<Location> = None;
+        let mut current = backup.clone();
+        for step in steps {
+            let fail = |error| Failure {
+                step: step.clone(),
+                error,
+            };
+            if step.needs_sanction() {
+                match self.recheck(backup).await.map_err(fail)? {
+                    Ok(fresh) => current = fresh,
+                    Err(outcome) => return Ok(outcome),
+                }
+            }
+            let outcome = self
+                .run_step(&current, step, &mut location, report)
+                .await
+                .map_err(fail)?;
+            if let Some(outcome) = outcome {
+                return Ok(outcome);
+            }
+        }
+        Ok(Outcome::Completed)
+    }
+
+    /// The Backup as it is now, if it is still sanctioned and this replica still leads.
+    async fn recheck(&self, backup: &Object) -> Result<Result<Object, Outcome>, Error> {
+        if !self.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        let meta = &backup.metadata;
+        let Some(now) =
+            current_backup(&self.client, &meta.namespace, &meta.name, &meta.uid).await?
+        else {
+            return Ok(Err(Outcome::Gone));
+        };
+        Ok(match self.sanction(&now).1 {
+            Ok(()) => Ok(now),
+            Err(why) => Err(Outcome::Stopped(why)),
+        })
+    }
+
+    /// One step; `Some` ends the pass early.
+    async fn run_step(
+        &self,
+        backup: &Object,
+        step: &Step,
+        location: &mut Option<Location>,
+        report: &mut Report,
+    ) -> Result<Option<Outcome>, Error> {
+        let (c, ns) = (&self.client, backup.metadata.namespace.as_str());
+        match step {
+            Step::AddFinalizer => steps::add_finalizer(c, backup).await?,
+            Step::DeleteBackupFiles => {
+                report.backup_keys += self.delete_files(backup, None, location, report).await?
+            }
+            Step::DeleteRestoreFiles(r) => {
+                report.restore_keys += self.delete_files(backup, Some(r), location, report).await?
+            }
+            Step::ReleaseRestore(r) => steps::release_restore(c, ns, r).await?,
+            Step::DeleteRestore(r) => {
+                report.restores += usize::from(steps::delete(c, Kind::Restore, Some(ns), r).await?)
+            }
+            Step::SetContentDelete(name) => {
+                steps::set_content_delete(c, name).await?;
+            }
+            Step::DeleteSnapshot(Named { namespace, name }) => {
+                let deleted = steps::delete(c, Kind::VolumeSnapshot, Some(namespace), name).await?;
+                report.snapshots += usize::from(deleted);
+            }
+            Step::DeleteContent(name) => {
+                let deleted = steps::delete(c, Kind::VolumeSnapshotContent, None, name).await?;
+                report.contents += usize::from(deleted);
+            }
+            Step::DeletePodVolumeBackup(name) => {
+                let deleted = steps::delete(c, Kind::PodVolumeBackup, Some(ns), name).await?;
+                report.pod_volume_backups += usize::from(deleted);
+            }
+            Step::FileDeleteRequest => {
+                report.delete_request = Some(steps::file_delete_request(c, backup).await?);
+                return Ok(Some(Outcome::Waiting(POLL)));
+            }
+            Step::AwaitDeleteRequest(_) => return Ok(Some(Outcome::Waiting(POLL))),
+            Step::ReportDeleteRequestErrors { name, errors } => {
+                self.mark_reported(name);
+                return Err(Error::Velero {
+                    name: name.clone(),
+                    errors: errors.join("; "),
+                });
+            }
+            Step::DeleteBackup => {
+                steps::delete_backup(c, backup).await?;
+            }
+            Step::RemoveFinalizer => steps::remove_finalizer(c, backup).await?,
+        }
+        Ok(None)
+    }
+
+    /// Deletes the backup's files, or one of its restores' files; returns how many keys went.
+    async fn delete_files(
+        &self,
+        backup: &Object,
+        restore: Option<&str>,
+        location: &mut Option<Location>,
+        report: &mut Report,
+    ) -> Result<usize, Error> {
+        let loc = self.location(backup, location).await?;
+        report.provider = Some(loc.provider);
+        let deleted = match restore {
+            None => storage::delete_backup_files(loc, &backup.metadata.name).await?,
+            Some(r) => storage::delete_restore_files(loc, r).await?,
+        };
+        self.metrics
+            .cleanup_objects_deleted
+            .with_label_values(&[&loc.provider.to_string()])
+            .inc_by(deleted.keys as u64);
+        Ok(deleted.keys)
+    }
+
+    /// The backup's storage, resolved once per pass.
+    async fn location<'a>(
+        &self,
+        backup: &Object,
+        cache: &'a mut Option<Location>,
+    ) -> Result<&'a Location, Error> {
+        if let Some(loc) = cache {
+            return Ok(loc);
+        }
+        let meta = &backup.metadata;
+        let name = backup
+            .spec
+            .storage_location
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Error::NoStorageLocation(format!("{}/{}", meta.namespace, meta.name)))?;
+        let velero_ns = self.policy().velero.namespace.clone();
+        let loc = location::resolve(
+            &self.client,
+            &meta.namespace,
+            name,
+            &velero_ns,
+            &self.settings,
+        )
+        .await?;
+        Ok(cache.insert(loc))
+    }
+}

@@ -1,0 +1,154 @@
+//! The controller's context: the API client, the policy in force, the signing key, metrics,
+//! leadership, and what this process remembers between reconciles.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kube::runtime::events::Reporter;
+use kube::Client;
+use tokio::sync::watch;
+
+use super::error::Error;
+use super::observe;
+use super::plan::Observed;
+use crate::metrics::Metrics;
+use crate::policy::request::Object;
+use crate::policy::stamps::{sanction, SanctionFacts, Unsanctioned};
+use crate::policy::Policy;
+use crate::server::state::{now, Shared};
+use crate::storage::ClientSettings;
+
+/// What the controller needs to clean up backups.
+pub struct Cleaner {
+    pub(super) client: Client,
+    /// The policy source (the same watch or file the webhook reads) and the signing key.
+    policy: Arc<Shared>,
+    pub(super) metrics: Metrics,
+    leader: watch::Receiver<bool>,
+    pub(super) settings: ClientSettings,
+    pub(super) reporter: Reporter,
+    memory: Mutex<Memory>,
+}
+
+/// Per-backup bookkeeping that may be lost on restart without harm.
+#[derive(Default)]
+struct Memory {
+    /// When this process started working on a backup (for the duration metric).
+    started: HashMap<String, Instant>,
+    /// DeleteBackupRequests whose errors were already reported.
+    reported: HashSet<String>,
+    /// Consecutive failures per backup (for the retry backoff).
+    failures: HashMap<String, u32>,
+}
+
+impl Cleaner {
+    /// A cleaner reading policy and key from `policy`, writing only while `leader` holds true.
+    pub fn new(
+        client: Client,
+        policy: Arc<Shared>,
+        metrics: Metrics,
+        leader: watch::Receiver<bool>,
+        identity: &str,
+    ) -> Cleaner {
+        Cleaner {
+            client,
+            policy,
+            metrics,
+            leader,
+            settings: ClientSettings::default(),
+            reporter: Reporter {
+                controller: "backup-guard-controller".into(),
+                instance: Some(identity.into()),
+            },
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    /// Uses these HTTP settings for object storage (tests shorten the retries).
+    pub fn with_storage_settings(mut self, settings: ClientSettings) -> Cleaner {
+        self.settings = settings;
+        self
+    }
+
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.policy.load_full()
+    }
+
+    /// The stamps on `backup` and whether they sanction its deletion now: the webhook's own test.
+    pub fn sanction(&self, backup: &Object) -> (SanctionFacts, Result<(), Unsanctioned>) {
+        let facts = SanctionFacts::of(&backup.metadata, &self.policy.key);
+        let verdict = sanction(&facts, &self.policy(), now());
+        (facts, verdict)
+    }
+
+    /// Whether this replica holds the lease.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Observes a backup for [`super::plan::plan`].
+    pub async fn observe(&self, backup: &Object) -> Result<Observed, Error> {
+        let (_, verdict) = self.sanction(backup);
+        let engine = self.policy().cleanup.engine;
+        let reported = |name: &str| self.memory().reported.contains(name);
+        observe::observe(&self.client, backup, verdict, engine, &reported).await
+    }
+
+    fn memory(&self) -> MutexGuard<'_, Memory> {
+        // Every update is a single insert or remove, so a panicked holder left it consistent.
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn mark_reported(&self, request: &str) {
+        self.memory().reported.insert(request.into());
+    }
+
+    pub(super) fn mark_started(&self, uid: &str) {
+        self.memory()
+            .started
+            .entry(uid.into())
+            .or_insert_with(Instant::now);
+    }
+
+    /// Forgets a finished backup; returns how long this process worked on it.
+    pub(super) fn finish(&self, uid: &str) -> Duration {
+        let mut memory = self.memory();
+        memory.failures.remove(uid);
+        memory
+            .started
+            .remove(uid)
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Counts a failure; returns the delay before the next attempt (5 s doubling up to 5 min).
+    pub(super) fn backoff(&self, uid: &str) -> Duration {
+        let mut memory = self.memory();
+        let n = memory.failures.entry(uid.into()).or_insert(0);
+        *n = n.saturating_add(1);
+        retry_delay(*n)
+    }
+
+    /// A success resets the backoff.
+    pub(super) fn succeeded(&self, uid: &str) {
+        self.memory().failures.remove(uid);
+    }
+}
+
+/// The delay before attempt `n + 1` after `n` consecutive failures.
+pub fn retry_delay(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(6);
+    Duration::from_secs((5u64 << exp).min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_five_seconds_to_five_minutes() {
+        let delays: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}

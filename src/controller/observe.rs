@@ -1,0 +1,193 @@
+//! Reads what a plan needs: the Backup's own state and the objects that belong to it.
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::Client;
+use serde_json::Value;
+
+use super::error::{is_not_found, Error};
+use super::kinds::{label_value, view, Kind, RESTORE_FINALIZER_PREFIX, VELERO_BACKUP_UID};
+use super::plan::{ContentState, Named, Observed, RequestState, RestoreState};
+use crate::policy::config::Engine;
+use crate::policy::request::Object;
+use crate::policy::stamps::{Unsanctioned, CLEANUP_FINALIZER, VELERO_BACKUP_NAME};
+
+/// Observes `backup` under a sanction verdict; dependents are listed only when they matter.
+pub async fn observe(
+    client: &Client,
+    backup: &Object,
+    sanction: Result<(), Unsanctioned>,
+    engine: Engine,
+    reported: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Observed, Error> {
+    let meta = &backup.metadata;
+    let mut o = Observed {
+        sanction,
+        engine,
+        finalized: meta.finalizers.iter().any(|f| f == CLEANUP_FINALIZER),
+        deleting: meta.deletion_timestamp.is_some(),
+        restores: vec![],
+        contents: vec![],
+        snapshots: vec![],
+        pod_volume_backups: vec![],
+        delete_request: None,
+    };
+    if sanction.is_err() {
+        return Ok(o);
+    }
+    let (ns, name) = (meta.namespace.as_str(), meta.name.as_str());
+    match engine {
+        Engine::Native => {
+            o.restores = restores(client, ns, name).await?;
+            o.contents = contents(client, name).await?;
+            o.snapshots = labelled(client, Kind::VolumeSnapshot, None, name).await?;
+            o.pod_volume_backups = labelled(client, Kind::PodVolumeBackup, Some(ns), name)
+                .await?
+                .into_iter()
+                .map(|n| n.name)
+                .collect();
+        }
+        Engine::Velero => {
+            o.delete_request = delete_request(client, backup, reported).await?;
+        }
+    }
+    Ok(o)
+}
+
+/// Lists a kind; a kind whose CRD is not installed has no objects.
+pub async fn list(
+    api: &Api<DynamicObject>,
+    kind: Kind,
+    params: &ListParams,
+) -> Result<Vec<DynamicObject>, Error> {
+    match api.list(params).await {
+        Ok(list) => Ok(list.items),
+        Err(e) if is_not_found(&e) => Ok(vec![]),
+        Err(e) => Err(Error::kube(format!("listing {}s", kind.name()), e)),
+    }
+}
+
+fn by_backup(name: &str) -> ListParams {
+    ListParams::default().labels(&format!("{VELERO_BACKUP_NAME}={}", label_value(name)))
+}
+
+fn str_at<'a>(obj: &'a DynamicObject, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(&obj.data, |v: &Value, k| v.get(*k))
+        .and_then(Value::as_str)
+}
+
+async fn restores(client: &Client, ns: &str, backup: &str) -> Result<Vec<RestoreState>, Error> {
+    let api = Kind::Restore.api(client, Some(ns));
+    let mut found: Vec<RestoreState> = list(&api, Kind::Restore, &ListParams::default())
+        .await?
+        .iter()
+        .filter(|r| str_at(r, &["spec", "backupName"]) == Some(backup))
+        .map(|r| RestoreState {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            velero_finalizers: r
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f.starts_with(RESTORE_FINALIZER_PREFIX)),
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+async fn contents(client: &Client, backup: &str) -> Result<Vec<ContentState>, Error> {
+    let api = Kind::VolumeSnapshotContent.api(client, None);
+    let mut found: Vec<ContentState> = list(&api, Kind::VolumeSnapshotContent, &by_backup(backup))
+        .await?
+        .iter()
+        .map(|c| ContentState {
+            name: c.metadata.name.clone().unwrap_or_default(),
+            deletes_storage: str_at(c, &["spec", "deletionPolicy"]) == Some("Delete"),
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+async fn labelled(
+    client: &Client,
+    kind: Kind,
+    ns: Option<&str>,
+    backup: &str,
+) -> Result<Vec<Named>, Error> {
+    let api = kind.api(client, ns);
+    let mut found: Vec<Named> = list(&api, kind, &by_backup(backup))
+        .await?
+        .into_iter()
+        .map(|o| Named {
+            namespace: o.metadata.namespace.unwrap_or_default(),
+            name: o.metadata.name.unwrap_or_default(),
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The newest DeleteBackupRequest for this very backup (same uid when Velero labelled it).
+async fn delete_request(
+    client: &Client,
+    backup: &Object,
+    reported: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Option<RequestState>, Error> {
+    let meta = &backup.metadata;
+    let api = Kind::DeleteBackupRequest.api(client, Some(&meta.namespace));
+    let requests = list(&api, Kind::DeleteBackupRequest, &by_backup(&meta.name)).await?;
+    let newest = requests
+        .iter()
+        .filter(|r| {
+            let uid = r
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(VELERO_BACKUP_UID));
+            uid.is_none_or(|u| *u == meta.uid)
+        })
+        .max_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let Some(r) = newest else {
+        return Ok(None);
+    };
+    let name = r.metadata.name.clone().unwrap_or_default();
+    let errors = r
+        .data
+        .pointer("/status/errors")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let created = r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let age = created.map_or(0, |t| {
+        k8s_openapi::jiff::Timestamp::now().as_second() - t.as_second()
+    });
+    Ok(Some(RequestState {
+        processed: str_at(r, &["status", "phase"]) == Some("Processed"),
+        errors,
+        age,
+        reported: reported(&name),
+        name,
+    }))
+}
+
+/// The Backup as it is now, by name; `None` when it is gone or was replaced (another uid).
+pub async fn current_backup(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<Option<Object>, Error> {
+    let got = Kind::Backup
+        .api(client, Some(namespace))
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("reading Backup {namespace}/{name}"), e))?;
+    Ok(got.map(|b| view(&b)).filter(|b| b.metadata.uid == uid))
+}

@@ -1,0 +1,211 @@
+//! What a cleanup must still do, decided from what was observed: a pure function, no I/O.
+//!
+//! The controller observes a Backup and its dependents, asks [`plan`] for the remaining steps
+//! and applies them in order. Every step is idempotent, so a plan made after a crash simply
+//! repeats what may already be done and continues.
+
+use crate::policy::config::Engine;
+use crate::policy::stamps::Unsanctioned;
+
+/// A Restore of the backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreState {
+    pub name: String,
+    /// Velero's restore finalizers still on it.
+    pub velero_finalizers: bool,
+}
+
+/// A VolumeSnapshotContent labelled with the backup's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentState {
+    pub name: String,
+    /// `spec.deletionPolicy` is `Delete` already.
+    pub deletes_storage: bool,
+}
+
+/// A namespaced object: namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Named {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The newest DeleteBackupRequest for the backup (velero engine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestState {
+    pub name: String,
+    /// Velero has marked it `Processed`.
+    pub processed: bool,
+    /// `status.errors`.
+    pub errors: Vec<String>,
+    /// Seconds since it was created.
+    pub age: i64,
+    /// Its errors were already reported (Event and metric) by this process.
+    pub reported: bool,
+}
+
+/// Everything [`plan`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// Whether the backup is sanctioned now, and if not, why.
+    pub sanction: Result<(), Unsanctioned>,
+    pub engine: Engine,
+    /// Our finalizer `backup-guard.io/cleanup` is on the Backup.
+    pub finalized: bool,
+    /// The Backup has a deletion timestamp.
+    pub deleting: bool,
+    pub restores: Vec<RestoreState>,
+    pub contents: Vec<ContentState>,
+    pub snapshots: Vec<Named>,
+    pub pod_volume_backups: Vec<String>,
+    /// Velero engine only.
+    pub delete_request: Option<RequestState>,
+}
+
+/// One step of a cleanup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Put `backup-guard.io/cleanup` on the Backup.
+    AddFinalizer,
+    /// Delete every key under `<prefix>/backups/<backup>/`.
+    DeleteBackupFiles,
+    /// Delete every key under `<prefix>/restores/<restore>/`.
+    DeleteRestoreFiles(String),
+    /// Remove Velero's finalizers from a Restore whose files are gone.
+    ReleaseRestore(String),
+    DeleteRestore(String),
+    /// Set a VolumeSnapshotContent to `deletionPolicy: Delete`, so the driver removes the snapshot.
+    SetContentDelete(String),
+    DeleteSnapshot(Named),
+    DeleteContent(String),
+    DeletePodVolumeBackup(String),
+    /// Velero engine: create a DeleteBackupRequest, as `velero backup delete` does.
+    FileDeleteRequest,
+    /// Velero engine: Velero is still working on this request; look again in a few seconds.
+    AwaitDeleteRequest(String),
+    /// Velero engine: the request finished with errors; report them, retry later.
+    ReportDeleteRequestErrors {
+        name: String,
+        errors: Vec<String>,
+    },
+    /// Delete the Backup object (our finalizer holds it until the last step).
+    DeleteBackup,
+    /// Remove `backup-guard.io/cleanup`: the Backup object goes if it was deleted.
+    RemoveFinalizer,
+}
+
+impl Step {
+    /// Whether sanction must be re-checked right before the step: every step that destroys
+    /// something, and the finalizer that starts a cleanup.
+    pub fn needs_sanction(&self) -> bool {
+        !matches!(
+            self,
+            Step::AwaitDeleteRequest(_)
+                | Step::ReportDeleteRequestErrors { .. }
+                | Step::RemoveFinalizer
+        )
+    }
+}
+
+/// What to do with a Backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Not sanctioned and not being cleaned: leave it alone.
+    Ignore,
+    /// Sanctioned: these steps, in order, end with the Backup gone.
+    Clean(Vec<Step>),
+    /// Our finalizer is on it but it is no longer sanctioned: stop. `release` removes the
+    /// finalizer (request withdrawn, stale or unverified); a hold keeps it, so the Backup stays
+    /// until the hold is released and cleanup resumes or is called off.
+    Stop { why: Unsanctioned, release: bool },
+}
+
+/// How long after a failed DeleteBackupRequest the velero engine files a new one (seconds).
+pub const VELERO_RETRY_AFTER: i64 = 300;
+
+/// The remaining steps for what was observed.
+pub fn plan(o: &Observed) -> Plan {
+    if let Err(why) = o.sanction {
+        return match o.finalized {
+            false => Plan::Ignore,
+            true => Plan::Stop {
+                why,
+                release: why != Unsanctioned::Held,
+            },
+        };
+    }
+    // A Backup already being deleted cannot take a new finalizer: it goes as a shadow deletion.
+    if !o.finalized && o.deleting {
+        return Plan::Ignore;
+    }
+    let mut steps = Vec::new();
+    if !o.finalized {
+        steps.push(Step::AddFinalizer);
+    }
+    let finished = match o.engine {
+        Engine::Native => native_steps(o, &mut steps),
+        Engine::Velero => velero_steps(o, &mut steps),
+    };
+    if finished {
+        if !o.deleting {
+            steps.push(Step::DeleteBackup);
+        }
+        steps.push(Step::RemoveFinalizer);
+    }
+    Plan::Clean(steps)
+}
+
+/// Files, restores, CSI snapshots and PodVolumeBackups; always ends the cleanup.
+fn native_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
+    steps.push(Step::DeleteBackupFiles);
+    for r in &o.restores {
+        steps.push(Step::DeleteRestoreFiles(r.name.clone()));
+        if r.velero_finalizers {
+            steps.push(Step::ReleaseRestore(r.name.clone()));
+        }
+        steps.push(Step::DeleteRestore(r.name.clone()));
+    }
+    for c in o.contents.iter().filter(|c| !c.deletes_storage) {
+        steps.push(Step::SetContentDelete(c.name.clone()));
+    }
+    for s in &o.snapshots {
+        steps.push(Step::DeleteSnapshot(s.clone()));
+    }
+    for c in &o.contents {
+        steps.push(Step::DeleteContent(c.name.clone()));
+    }
+    for p in &o.pod_volume_backups {
+        steps.push(Step::DeletePodVolumeBackup(p.clone()));
+    }
+    true
+}
+
+/// File a DeleteBackupRequest and follow it; the cleanup ends once Velero processed it cleanly.
+fn velero_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
+    let Some(request) = &o.delete_request else {
+        steps.push(Step::FileDeleteRequest);
+        return false;
+    };
+    if !request.processed {
+        steps.push(Step::AwaitDeleteRequest(request.name.clone()));
+        return false;
+    }
+    if request.errors.is_empty() {
+        return true;
+    }
+    if !request.reported {
+        steps.push(Step::ReportDeleteRequestErrors {
+            name: request.name.clone(),
+            errors: request.errors.clone(),
+        });
+    } else if request.age >= VELERO_RETRY_AFTER {
+        steps.push(Step::FileDeleteRequest);
+    } else {
+        steps.push(Step::AwaitDeleteRequest(request.name.clone()));
+    }
+    false
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,232 @@
+use super::*;
+
+fn observed() -> Observed {
+    Observed {
+        sanction: Ok(()),
+        engine: Engine::Native,
+        finalized: false,
+        deleting: false,
+        restores: vec![],
+        contents: vec![],
+        snapshots: vec![],
+        pod_volume_backups: vec![],
+        delete_request: None,
+    }
+}
+
+fn named(ns: &str, name: &str) -> Named {
+    Named {
+        namespace: ns.into(),
+        name: name.into(),
+    }
+}
+
+#[test]
+fn an_unsanctioned_backup_is_left_alone() {
+    for why in [
+        Unsanctioned::NoRequest,
+        Unsanctioned::Unverified,
+        Unsanctioned::Held,
+        Unsanctioned::Stale,
+        Unsanctioned::NeedsApproval,
+        Unsanctioned::SelfApproved,
+    ] {
+        let o = Observed {
+            sanction: Err(why),
+            ..observed()
+        };
+        assert_eq!(plan(&o), Plan::Ignore, "{why:?}");
+    }
+}
+
+#[test]
+fn a_sanctioned_backup_gets_the_finalizer_first_and_goes_last() {
+    let steps = match plan(&observed()) {
+        Plan::Clean(steps) => steps,
+        other => panic!("expected a cleanup, got {other:?}"),
+    };
+    assert_eq!(
+        steps,
+        vec![
+            Step::AddFinalizer,
+            Step::DeleteBackupFiles,
+            Step::DeleteBackup,
+            Step::RemoveFinalizer
+        ]
+    );
+}
+
+#[test]
+fn native_cleanup_removes_restores_snapshots_and_pod_volume_backups_in_order() {
+    let o = Observed {
+        finalized: true,
+        restores: vec![
+            RestoreState {
+                name: "r1".into(),
+                velero_finalizers: true,
+            },
+            RestoreState {
+                name: "r2".into(),
+                velero_finalizers: false,
+            },
+        ],
+        contents: vec![
+            ContentState {
+                name: "vsc-retained".into(),
+                deletes_storage: false,
+            },
+            ContentState {
+                name: "vsc-delete".into(),
+                deletes_storage: true,
+            },
+        ],
+        snapshots: vec![named("app", "vs-1")],
+        pod_volume_backups: vec!["pvb-1".into()],
+        ..observed()
+    };
+    let expected = vec![
+        Step::DeleteBackupFiles,
+        Step::DeleteRestoreFiles("r1".into()),
+        Step::ReleaseRestore("r1".into()),
+        Step::DeleteRestore("r1".into()),
+        Step::DeleteRestoreFiles("r2".into()),
+        Step::DeleteRestore("r2".into()),
+        Step::SetContentDelete("vsc-retained".into()),
+        Step::DeleteSnapshot(named("app", "vs-1")),
+        Step::DeleteContent("vsc-retained".into()),
+        Step::DeleteContent("vsc-delete".into()),
+        Step::DeletePodVolumeBackup("pvb-1".into()),
+        Step::DeleteBackup,
+        Step::RemoveFinalizer,
+    ];
+    assert_eq!(plan(&o), Plan::Clean(expected));
+}
+
+#[test]
+fn a_backup_already_deleting_with_our_finalizer_is_finished_not_deleted_again() {
+    let o = Observed {
+        finalized: true,
+        deleting: true,
+        ..observed()
+    };
+    assert_eq!(
+        plan(&o),
+        Plan::Clean(vec![Step::DeleteBackupFiles, Step::RemoveFinalizer])
+    );
+}
+
+#[test]
+fn a_backup_deleted_before_the_finalizer_went_on_is_a_shadow_deletion() {
+    let o = Observed {
+        deleting: true,
+        ..observed()
+    };
+    assert_eq!(plan(&o), Plan::Ignore);
+}
+
+#[test]
+fn a_withdrawn_or_stale_request_stops_the_cleanup_and_releases_the_backup() {
+    for why in [
+        Unsanctioned::NoRequest,
+        Unsanctioned::Stale,
+        Unsanctioned::Unverified,
+    ] {
+        let o = Observed {
+            sanction: Err(why),
+            finalized: true,
+            ..observed()
+        };
+        assert_eq!(plan(&o), Plan::Stop { why, release: true });
+    }
+}
+
+#[test]
+fn a_hold_stops_the_cleanup_and_keeps_the_backup_finalized() {
+    let o = Observed {
+        sanction: Err(Unsanctioned::Held),
+        finalized: true,
+        deleting: true,
+        ..observed()
+    };
+    assert_eq!(
+        plan(&o),
+        Plan::Stop {
+            why: Unsanctioned::Held,
+            release: false
+        }
+    );
+}
+
+#[test]
+fn sanction_is_rechecked_before_every_step_that_starts_or_destroys() {
+    assert!(Step::AddFinalizer.needs_sanction());
+    assert!(Step::DeleteBackupFiles.needs_sanction());
+    assert!(Step::SetContentDelete("c".into()).needs_sanction());
+    assert!(Step::FileDeleteRequest.needs_sanction());
+    assert!(Step::DeleteBackup.needs_sanction());
+    assert!(!Step::RemoveFinalizer.needs_sanction());
+    assert!(!Step::AwaitDeleteRequest("x".into()).needs_sanction());
+}
+
+fn velero(request: Option<RequestState>) -> Observed {
+    Observed {
+        engine: Engine::Velero,
+        finalized: true,
+        delete_request: request,
+        ..observed()
+    }
+}
+
+fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option<RequestState> {
+    Some(RequestState {
+        name: "daily-1-abcde".into(),
+        processed,
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        age,
+        reported,
+    })
+}
+
+#[test]
+fn velero_engine_files_a_request_and_waits_for_it() {
+    assert_eq!(
+        plan(&velero(None)),
+        Plan::Clean(vec![Step::FileDeleteRequest])
+    );
+    assert_eq!(
+        plan(&velero(request(false, &[], 3, false))),
+        Plan::Clean(vec![Step::AwaitDeleteRequest("daily-1-abcde".into())])
+    );
+}
+
+#[test]
+fn velero_engine_finishes_once_velero_processed_the_request_cleanly() {
+    let mut o = velero(request(true, &[], 30, false));
+    o.deleting = true;
+    assert_eq!(plan(&o), Plan::Clean(vec![Step::RemoveFinalizer]));
+    o.deleting = false;
+    assert_eq!(
+        plan(&o),
+        Plan::Clean(vec![Step::DeleteBackup, Step::RemoveFinalizer])
+    );
+}
+
+#[test]
+fn velero_engine_reports_errors_once_then_retries_after_a_while() {
+    let errs = ["error deleting backup files: access denied"];
+    assert_eq!(
+        plan(&velero(request(true, &errs, 10, false))),
+        Plan::Clean(vec![Step::ReportDeleteRequestErrors {
+            name: "daily-1-abcde".into(),
+            errors: vec![errs[0].into()],
+        }])
+    );
+    assert_eq!(
+        plan(&velero(request(true, &errs, 10, true))),
+        Plan::Clean(vec![Step::AwaitDeleteRequest("daily-1-abcde".into())])
+    );
+    assert_eq!(
+        plan(&velero(request(true, &errs, VELERO_RETRY_AFTER, true))),
+        Plan::Clean(vec![Step::FileDeleteRequest])
+    );
+}

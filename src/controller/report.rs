@@ -1,0 +1,181 @@
+//! Events on the Backup: what a cleanup deleted and for whom, or exactly what failed.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::apply::{Failure, Report};
+use super::cleaner::Cleaner;
+use super::plan::{Named, Step};
+use crate::policy::config::Engine;
+use crate::policy::request::Object;
+use crate::policy::stamps::{
+    SanctionFacts, Stamp, Unsanctioned, CLEANUP_FINALIZER, DELETE_REQUEST,
+};
+
+/// `namespace/name` of the Backup.
+pub fn backup_name(backup: &Object) -> String {
+    format!("{}/{}", backup.metadata.namespace, backup.metadata.name)
+}
+
+/// The engine's name, as the policy and the `engine` metric label write it.
+pub fn engine_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Native => "native",
+        Engine::Velero => "velero",
+    }
+}
+
+fn stamp_text(stamp: &Stamp) -> String {
+    let at = Timestamp::from_second(stamp.at).map_or_else(|_| "?".into(), |t| t.to_string());
+    format!("{} at {at}", stamp.by)
+}
+
+/// Who asked and who approved, as the verified stamps say.
+pub fn who(backup: &Object, facts: &SanctionFacts) -> String {
+    let reason = backup.annotation(DELETE_REQUEST).unwrap_or("").trim();
+    let mut text = match &facts.request {
+        Some(r) => format!("requested by {} ({reason:?})", stamp_text(r)),
+        None => "requested by nobody verifiable".to_string(),
+    };
+    match &facts.approval {
+        Some(a) => text.push_str(&format!(", approved by {}", stamp_text(a))),
+        None => text.push_str(", no approval required"),
+    }
+    text
+}
+
+/// The success note: who asked, who approved, what is gone.
+pub fn success_note(backup: &Object, facts: &SanctionFacts, engine: Engine, r: &Report) -> String {
+    let head = format!(
+        "backup {} cleaned up ({} engine); {}.",
+        backup_name(backup),
+        engine_name(engine),
+        who(backup, facts)
+    );
+    if engine == Engine::Velero {
+        let request = r.delete_request.as_deref().unwrap_or("?");
+        return format!("{head} Velero deleted its data through DeleteBackupRequest {request}.");
+    }
+    let provider = r
+        .provider
+        .map_or_else(|| "-".to_string(), |p| p.to_string());
+    let mut parts = vec![format!(
+        "{} storage object(s) of the backup (provider {provider})",
+        r.backup_keys
+    )];
+    let counted = [
+        (
+            r.restores,
+            format!("Restore(s) with {} storage object(s)", r.restore_keys),
+        ),
+        (
+            r.contents,
+            "VolumeSnapshotContent(s), set to Delete first so the CSI driver removes their \
+             storage snapshots"
+                .to_string(),
+        ),
+        (r.snapshots, "VolumeSnapshot(s)".to_string()),
+        (r.pod_volume_backups, "PodVolumeBackup(s)".to_string()),
+    ];
+    parts.extend(
+        counted
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}")),
+    );
+    format!("{head} Deleted {}.", parts.join("; "))
+}
+
+/// What a step does, in words.
+pub fn describe(step: &Step, backup: &Object) -> String {
+    let location = backup.spec.storage_location.as_deref().unwrap_or("?");
+    match step {
+        Step::AddFinalizer => format!("add finalizer {CLEANUP_FINALIZER}"),
+        Step::DeleteBackupFiles => {
+            format!("delete the backup's files in BackupStorageLocation {location}")
+        }
+        Step::DeleteRestoreFiles(r) => format!("delete the files of Restore {r} in {location}"),
+        Step::ReleaseRestore(r) => format!("remove Velero's finalizer from Restore {r}"),
+        Step::DeleteRestore(r) => format!("delete Restore {r}"),
+        Step::SetContentDelete(c) => format!("set VolumeSnapshotContent {c} to Delete"),
+        Step::DeleteSnapshot(Named { namespace, name }) => {
+            format!("delete VolumeSnapshot {namespace}/{name}")
+        }
+        Step::DeleteContent(c) => format!("delete VolumeSnapshotContent {c}"),
+        Step::DeletePodVolumeBackup(p) => format!("delete PodVolumeBackup {p}"),
+        Step::FileDeleteRequest => "file a DeleteBackupRequest".into(),
+        Step::AwaitDeleteRequest(r) => format!("wait for DeleteBackupRequest {r}"),
+        Step::ReportDeleteRequestErrors { name, .. } => {
+            format!("follow DeleteBackupRequest {name}")
+        }
+        Step::DeleteBackup => "delete the Backup".into(),
+        Step::RemoveFinalizer => format!("remove finalizer {CLEANUP_FINALIZER}"),
+    }
+}
+
+/// The failure note: the step, the error (with its hint), and that the controller retries.
+pub fn failure_note(backup: &Object, failure: &Failure, retry_in: std::time::Duration) -> String {
+    format!(
+        "cleanup of backup {} failed at step \"{}\": {}. Later steps were not attempted; the \
+         finalizer {CLEANUP_FINALIZER} stays and the controller retries in {}s.",
+        backup_name(backup),
+        describe(&failure.step, backup),
+        failure.error,
+        retry_in.as_secs()
+    )
+}
+
+/// The note when a cleanup is called off because the backup is no longer sanctioned.
+pub fn stopped_note(backup: &Object, why: Unsanctioned, released: bool) -> String {
+    let then = if released {
+        format!(
+            "finalizer {CLEANUP_FINALIZER} removed. Steps already done are not undone; set a new \
+             delete request to finish the cleanup"
+        )
+    } else {
+        format!(
+            "finalizer {CLEANUP_FINALIZER} kept while the hold lasts; releasing the hold resumes \
+             the cleanup if the request is still valid"
+        )
+    };
+    format!(
+        "cleanup of backup {} stopped: {}; {then}.",
+        backup_name(backup),
+        why.explain()
+    )
+}
+
+/// The Backup as an Event's subject.
+pub fn reference(backup: &Object) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("velero.io/v1".into()),
+        kind: Some("Backup".into()),
+        name: Some(backup.metadata.name.clone()),
+        namespace: Some(backup.metadata.namespace.clone()),
+        uid: Some(backup.metadata.uid.clone()).filter(|u| !u.is_empty()),
+        ..Default::default()
+    }
+}
+
+impl Cleaner {
+    /// Posts an Event on the Backup; a failure to post is logged, never fatal.
+    pub(super) async fn event(&self, backup: &Object, warning: bool, reason: &str, note: String) {
+        // A fresh recorder per Event: the shared one would fold a new message into an old series.
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Cleanup".into(),
+            secondary: None,
+        };
+        if let Err(e) = recorder.publish(&event, &reference(backup)).await {
+            tracing::warn!(backup = %backup_name(backup), reason, error = %e, "cannot post Event");
+        }
+    }
+}

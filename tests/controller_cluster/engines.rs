@@ -1,0 +1,218 @@
+//! Failures that must leave the backup alone (wrong credentials), and the velero engine.
+
+use backup_guard::controller::kinds::Kind;
+use backup_guard::policy::config::Engine;
+use backup_guard::policy::stamps::CLEANUP_FINALIZER;
+use backup_guard::policy::Policy;
+use backup_guard::storage::{resolve, BslSpec, ClientSettings, Location};
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, PostParams};
+use kube::Client;
+use serde_json::{json, Value};
+
+use crate::fixtures::*;
+use crate::harness::*;
+use crate::storage_scenario::*;
+use crate::storage_servers::{s3s_fs, S3_KEY, S3_SECRET};
+
+fn credentials(key: &str, secret: &str) -> Value {
+    let file = format!("[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n");
+    json!({"cloud": base64::engine::general_purpose::STANDARD.encode(file)})
+}
+
+async fn put_secret(c: &Client, ns: &str, data: Value) {
+    let api: Api<Secret> = Api::namespaced(c.clone(), ns);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "cloud-credentials", "namespace": ns}, "data": data}),
+    )
+    .expect("secret");
+    match api.get_opt("cloud-credentials").await.expect("get secret") {
+        None => drop(
+            api.create(&PostParams::default(), &secret)
+                .await
+                .expect("create"),
+        ),
+        Some(_) => patch_secret(&api, data).await,
+    }
+}
+
+async fn patch_secret(api: &Api<Secret>, data: Value) {
+    api.patch(
+        "cloud-credentials",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({ "data": data })),
+    )
+    .await
+    .expect("patch secret");
+}
+
+/// Any change to the Backup makes the controller look again at once (instead of after backoff).
+async fn touch(c: &Client, ns: &str, name: &str) {
+    let stamp = rand().to_string();
+    patch(
+        c,
+        Kind::Backup,
+        Some(ns),
+        name,
+        json!({"metadata": {"labels": {"test/touch": stamp}}}),
+    )
+    .await;
+}
+
+async fn has_event(c: &Client, ns: &str, name: &str, reason: &str, words: &str) -> bool {
+    events(c, ns, name)
+        .await
+        .iter()
+        .any(|(r, note)| r == reason && note.contains(words))
+}
+
+/// BackupStorageLocation `default` on s3s-fs at `url`; returns a location with good keys.
+async fn s3_location(c: &Client, ns: &str, url: &str) -> Location {
+    let spec = json!({"provider": "aws", "objectStorage": {"bucket": BUCKET, "prefix": PREFIX},
+        "config": {"region": "us-east-1", "s3Url": url, "s3ForcePathStyle": "true"}});
+    let bsl = json!({"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+        "metadata": {"name": "default", "namespace": ns}, "spec": spec});
+    create(c, Kind::BackupStorageLocation, bsl.clone()).await;
+    let good =
+        format!("[default]\naws_access_key_id = {S3_KEY}\naws_secret_access_key = {S3_SECRET}\n");
+    let spec = BslSpec::from_object(&bsl).expect("spec");
+    resolve(&spec, Some(good.as_bytes()), &ClientSettings::default())
+        .await
+        .expect("location")
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_with_an_event_and_leave_everything_until_they_are_fixed() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-creds").await);
+    let server = s3s_fs(BUCKET);
+    let loc = s3_location(&c, &n.ns, &server.url()).await;
+    let seeded = layout(&n);
+    seed(loc.store.as_ref(), &seeded).await;
+    put_secret(&c, &n.ns, credentials(S3_KEY, "not-the-secret")).await;
+    objects(&n).await;
+
+    let mut policy = Policy::default();
+    policy.velero.namespace = n.ns.clone();
+    let running = start(&c, &n.ns, policy_state(policy, KEY));
+    let rejected = "rejected the credentials";
+    eventually(
+        60,
+        "a CleanupFailed Event naming the credentials",
+        || async { has_event(&c, &n.ns, &n.gone, "CleanupFailed", rejected).await },
+    )
+    .await;
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    assert!(exists(Kind::Restore, Some(&n.ns), &n.restore()).await);
+    assert_eq!(
+        finalizers(&c, Kind::Backup, Some(&n.ns), &n.gone).await,
+        vec![CLEANUP_FINALIZER.to_string()]
+    );
+    assert!(running.metric("cleanups", &["native", "failure"]) >= 1);
+
+    put_secret(&c, &n.ns, credentials(S3_KEY, S3_SECRET)).await;
+    touch(&c, &n.ns, &n.gone).await;
+    eventually(
+        60,
+        "the cleanup to finish with good credentials",
+        || async { !exists(Kind::Backup, Some(&n.ns), &n.gone).await },
+    )
+    .await;
+    assert_cleaned(&n, &loc, &seeded).await;
+    assert_eq!(running.metric("objects", &["aws"]), 16);
+    running.stop().await;
+    drop_namespace(&c, &n.ns).await;
+}
+
+async fn delete_requests(c: &Client, ns: &str, backup: &str) -> Vec<Value> {
+    let lp = ListParams::default().labels(&format!("velero.io/backup-name={backup}"));
+    let list = Kind::DeleteBackupRequest
+        .api(c, Some(ns))
+        .list(&lp)
+        .await
+        .expect("list");
+    list.items
+        .into_iter()
+        .map(|o| serde_json::to_value(o).expect("json"))
+        .collect()
+}
+
+/// Plays Velero: marks the request processed (with `errors`), and on success deletes the Backup.
+async fn process(c: &Client, ns: &str, request: &str, errors: &[&str], backup: &str) {
+    let status = json!({"status": {"phase": "Processed", "errors": errors}});
+    patch(c, Kind::DeleteBackupRequest, Some(ns), request, status).await;
+    if errors.is_empty() {
+        let api = Kind::Backup.api(c, Some(ns));
+        api.delete(backup, &Default::default())
+            .await
+            .expect("Velero deletes the Backup");
+    }
+}
+
+/// Waits for the controller's DeleteBackupRequest; returns it as JSON.
+async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
+    eventually(30, "a DeleteBackupRequest", || async {
+        !delete_requests(c, ns, name).await.is_empty()
+    })
+    .await;
+    delete_requests(c, ns, name).await.remove(0)
+}
+
+fn name_of(request: &Value) -> String {
+    request["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string()
+}
+
+#[tokio::test]
+async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-velero").await;
+    let name = format!("{ns}-daily-1");
+    create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
+    request_delete(&c, KEY, &ns, &name, &[]).await;
+    let uid = get(&c, Kind::Backup, Some(&ns), &name)
+        .await
+        .and_then(|b| b.metadata.uid)
+        .expect("uid");
+    let mut policy = Policy::default();
+    policy.cleanup.engine = Engine::Velero;
+    let running = start(&c, &ns, policy_state(policy, KEY));
+
+    let first = filed_request(&c, &ns, &name).await;
+    assert_eq!(first["spec"]["backupName"], json!(name));
+    let labels = &first["metadata"]["labels"];
+    assert_eq!(labels["velero.io/backup-uid"], json!(uid));
+    assert_eq!(first["metadata"]["generateName"], json!(format!("{name}-")));
+    let denied = ["error deleting backup files: AccessDenied"];
+    process(&c, &ns, &name_of(&first), &denied, &name).await;
+    eventually(30, "Velero's errors in a CleanupFailed Event", || async {
+        has_event(&c, &ns, &name, "CleanupFailed", "AccessDenied").await
+    })
+    .await;
+    assert_eq!(running.metric("cleanups", &["velero", "failure"]), 1);
+    assert!(exists(Kind::Backup, Some(&ns), &name).await);
+
+    // Velero removes older requests when it takes a new one; a new request follows.
+    let requests = Kind::DeleteBackupRequest.api(&c, Some(&ns));
+    let gone = requests.delete(&name_of(&first), &Default::default()).await;
+    gone.expect("delete the failed request");
+    touch(&c, &ns, &name).await;
+    let second = name_of(&filed_request(&c, &ns, &name).await);
+    process(&c, &ns, &second, &[], &name).await;
+    eventually(30, "the Backup to be gone", || async {
+        !exists(Kind::Backup, Some(&ns), &name).await
+    })
+    .await;
+    eventually(
+        10,
+        "a CleanupSucceeded Event naming the request",
+        || async { has_event(&c, &ns, &name, "CleanupSucceeded", &second).await },
+    )
+    .await;
+    assert_eq!(running.metric("cleanups", &["velero", "success"]), 1);
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
+}

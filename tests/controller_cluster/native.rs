@@ -1,0 +1,148 @@
+//! The native engine: files, restores, snapshots, PodVolumeBackups, then the Backup.
+
+use backup_guard::controller::kinds::{view, Kind};
+use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
+use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
+use backup_guard::policy::Policy;
+use serde_json::json;
+
+use crate::fixtures::*;
+use crate::harness::*;
+use crate::storage_scenario::*;
+
+#[tokio::test]
+async fn a_sanctioned_backup_is_cleaned_up_and_nothing_else_is_touched() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-clean").await);
+    let seeded = layout(&n);
+    let (_root, loc) = file_location(&n.ns, &seeded).await;
+    objects(&n).await;
+    let running = start(&c, &n.ns, policy_state(Policy::default(), KEY));
+    eventually(60, "the sanctioned Backup to be gone", || async {
+        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
+    })
+    .await;
+    assert_cleaned(&n, &loc, &seeded).await;
+    let events = events(&c, &n.ns, &n.gone).await;
+    let success = events
+        .iter()
+        .find(|(reason, _)| reason == "CleanupSucceeded")
+        .unwrap_or_else(|| panic!("a CleanupSucceeded Event: {events:?}"));
+    for words in [
+        "requested by alice",
+        "\"obsolete\"",
+        "Deleted 12 storage object(s)",
+        "1 Restore(s) with 4 storage object(s)",
+        "1 VolumeSnapshotContent(s)",
+        "1 PodVolumeBackup(s)",
+    ] {
+        assert!(success.1.contains(words), "{words:?} in {}", success.1);
+    }
+    assert!(events.iter().any(|(r, _)| r == "CleanupStarted"));
+    assert_eq!(running.metric("cleanups", &["native", "success"]), 1);
+    assert_eq!(running.metric("objects", &["file"]), 16);
+    running.stop().await;
+    drop_namespace(&c, &n.ns).await;
+}
+
+#[tokio::test]
+async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-resume").await);
+    let seeded = layout(&n);
+    let (_root, loc) = file_location(&n.ns, &seeded).await;
+    objects(&n).await;
+
+    // The first controller gets as far as the finalizer and the backup's files, then dies.
+    let shared = policy_state(Policy::default(), KEY);
+    let first = Cleaner::new(
+        c.clone(),
+        shared.clone(),
+        Default::default(),
+        leading(),
+        "first",
+    )
+    .with_storage_settings(quick_storage());
+    let backup = view(
+        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
+            .await
+            .expect("backup"),
+    );
+    let Plan::Clean(steps) = plan(&first.observe(&backup).await.expect("observe")) else {
+        panic!("a sanctioned backup gets a cleanup plan");
+    };
+    assert_eq!(&steps[..2], &[Step::AddFinalizer, Step::DeleteBackupFiles]);
+    let mut report = Report::default();
+    let outcome = first.apply(&backup, &steps[..2], &mut report).await;
+    assert_eq!(outcome.expect("first steps"), Outcome::Completed);
+    assert_eq!(report.backup_keys, 12);
+    drop(first);
+    assert_eq!(
+        finalizers(&c, Kind::Backup, Some(&n.ns), &n.gone).await,
+        vec![CLEANUP_FINALIZER.to_string()]
+    );
+    assert!(
+        exists(Kind::Restore, Some(&n.ns), &n.restore()).await,
+        "restores are a later step"
+    );
+
+    let running = start(&c, &n.ns, shared);
+    eventually(60, "the restarted controller to finish", || async {
+        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
+    })
+    .await;
+    assert_cleaned(&n, &loc, &seeded).await;
+    running.stop().await;
+    drop_namespace(&c, &n.ns).await;
+}
+
+#[tokio::test]
+async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-hold").await);
+    let seeded = layout(&n);
+    let (_root, loc) = file_location(&n.ns, &seeded).await;
+    objects(&n).await;
+    let shared = policy_state(Policy::default(), KEY);
+    let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
+        .with_storage_settings(quick_storage());
+    let backup = view(
+        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
+            .await
+            .expect("backup"),
+    );
+    let Plan::Clean(steps) = plan(&cleaner.observe(&backup).await.expect("observe")) else {
+        panic!("a cleanup plan");
+    };
+    let mut report = Report::default();
+    cleaner
+        .apply(&backup, &steps[..1], &mut report)
+        .await
+        .expect("finalizer");
+    patch(
+        &c,
+        Kind::Backup,
+        Some(&n.ns),
+        &n.gone,
+        json!({"metadata": {"labels": {HOLD: "true"}}}),
+    )
+    .await;
+    let outcome = cleaner
+        .apply(&backup, &steps[1..], &mut report)
+        .await
+        .expect("apply");
+    assert!(matches!(outcome, Outcome::Stopped(_)), "{outcome:?}");
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    let observed = cleaner
+        .observe(&view(
+            &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
+                .await
+                .expect("b"),
+        ))
+        .await;
+    assert!(matches!(
+        plan(&observed.expect("observe")),
+        Plan::Stop { release: false, .. }
+    ));
+    drop_namespace(&c, &n.ns).await;
+}
