@@ -1,20 +1,45 @@
+# shellcheck shell=bash
 # Shared by run.sh (the e2e suite) and demo.sh: bring up a cluster (or use $KUBECONFIG),
-# start the guard as a process, register its webhooks, tear everything down by PID.
-# Source it; it defines functions only.
+# install and start the guard, tear everything down by PID. Source it; it defines functions only.
+#
+# Two ways to install the guard (E2E_INSTALL; chosen in cluster_up, recorded in DIR/install-mode):
+#   chart  (default on the local control plane, needs root and iproute2) the rendered chart
+#          (hack/e2e/values.yaml) is applied for real: namespace, ServiceAccount, RBAC, Secrets,
+#          policy ConfigMap, Service, webhook configurations. No kubelet runs, so the guard runs
+#          as a process with the Deployment's args and Secret volumes (hack/e2e/chart.py), under
+#          the chart ServiceAccount's token, in a network namespace the Service's Endpoints
+#          point at: the API server calls it through the Service, as in a cluster
+#          (/work/shared/docs/LOCAL-CLUSTER.md, "Webhooks by Service reference").
+#   url    (default for a $KUBECONFIG cluster, e.g. kind) the guard runs on this machine with
+#          the admin kubeconfig; hack/e2e/webhooks.yaml registers it by URL.
+# Environment: E2E_INSTALL=chart|url, E2E_CERTS=generate|provided (chart mode: the chart
+# generates the serving certificate, or `backup-guard certs` does and the chart gets it as
+# provided), E2E_CHART_COMMAND (default run), RUST_LOG, E2E_GUARD_HOST (url mode).
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
+E2E_PY=${BG_PYTHON:-/usr/bin/python3}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# install_mode DIR: chart or url, as cluster_up chose.
+install_mode() { cat "$1/install-mode" 2>/dev/null || echo url; }
+
 # cluster_up DIR: sets KUBECONFIG; starts a local control plane unless KUBECONFIG was given.
 cluster_up() {
-  local dir=$1
+  local dir=$1 mode
+  mkdir -p "$dir"
   if [ -n "${KUBECONFIG:-}" ] && [ -z "${E2E_OWN_CLUSTER:-}" ]; then
     log "using the cluster of \$KUBECONFIG ($KUBECONFIG)"
     export E2E_EXTERNAL=1
+    mode=${E2E_INSTALL:-url}
+    if [ "$mode" != url ]; then
+      echo "E2E_INSTALL=$mode needs the local control plane (the guard must be reachable through the Service); use E2E_INSTALL=url with \$KUBECONFIG" >&2
+      return 1
+    fi
+    echo url > "$dir/install-mode"
     "$KUBECTL" apply -f "$E2E_ROOT/hack/e2e/rbac.yaml" >/dev/null
     for d in "${VELERO_CRDS_DIR:-$E2E_ROOT/tests/crds}" "${SNAPSHOT_CRDS_DIR:-$E2E_ROOT/tests/crds}"; do
       "$KUBECTL" apply --validate=false -f "$d" >/dev/null
@@ -22,19 +47,106 @@ cluster_up() {
     "$KUBECTL" create namespace velero --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
     return
   fi
+  mode=${E2E_INSTALL:-}
+  if [ -z "$mode" ]; then
+    if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then mode=chart; else
+      log "installing by URL: chart mode needs root and iproute2 (a network namespace)"; mode=url
+    fi
+  fi
+  case $mode in
+    chart|url) ;;
+    *) echo "E2E_INSTALL must be chart or url, not $mode" >&2; return 1 ;;
+  esac
+  echo "$mode" > "$dir/install-mode"
   "$E2E_ROOT/hack/cluster/build.sh"
-  "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
+  if [ "$mode" = chart ]; then
+    # The guard in the network namespace reaches the API server on the host end of the veth.
+    netns_up "$dir"
+    # shellcheck disable=SC1091
+    source "$dir/netns.env"
+    BG_BIND_ADDRESS=$E2E_HOST_IP "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
+  else
+    "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
+  fi
   # shellcheck disable=SC1091
   source "$dir/cluster/env"
   export KUBECONFIG E2E_OWN_CLUSTER=1
   "$KUBECTL" apply -f "$E2E_ROOT/hack/e2e/rbac.yaml" >/dev/null
 }
 
-# guard_up DIR BINARY: certificates, signing key, policy ConfigMap, the guard process, webhooks.
+# netns_up DIR: a network namespace and a veth pair, 10.213.N.1 (host) <-> 10.213.N.2 (guard),
+# with an N no interface or namespace on this machine uses. Recorded in DIR/netns.env first,
+# so that teardown removes whatever part of it exists.
+netns_up() {
+  local dir=$1 n i
+  n=$(($$ % 200 + 20))
+  for ((i = 0; i < 200; i++)); do
+    if ! ip netns list | grep -qw "bge$n" && ! ip -o addr | grep -q " 10\.213\.$n\." &&
+      ! ip link show "bge$n-h" >/dev/null 2>&1; then break; fi
+    n=$(((n - 20 + 1) % 200 + 20))
+  done
+  cat > "$dir/netns.env" <<EOF
+E2E_NETNS=bge$n
+E2E_HOST_IF=bge$n-h
+E2E_GUARD_IF=bge$n-g
+E2E_HOST_IP=10.213.$n.1
+E2E_GUARD_IP=10.213.$n.2
+EOF
+  # shellcheck disable=SC1091
+  source "$dir/netns.env"
+  log "network namespace $E2E_NETNS: host $E2E_HOST_IP <-> guard $E2E_GUARD_IP"
+  ip netns add "$E2E_NETNS"
+  ip link add "$E2E_HOST_IF" type veth peer name "$E2E_GUARD_IF" netns "$E2E_NETNS"
+  ip addr add "$E2E_HOST_IP/24" dev "$E2E_HOST_IF"
+  ip link set "$E2E_HOST_IF" up
+  ip netns exec "$E2E_NETNS" ip addr add "$E2E_GUARD_IP/24" dev "$E2E_GUARD_IF"
+  ip netns exec "$E2E_NETNS" ip link set "$E2E_GUARD_IF" up
+  ip netns exec "$E2E_NETNS" ip link set lo up
+}
+
+# netns_down DIR: what netns_up made, and any process we left inside it.
+netns_down() {
+  local dir=$1 pid
+  [ -f "$dir/netns.env" ] || return 0
+  # shellcheck disable=SC1091
+  source "$dir/netns.env"
+  if ip netns list | grep -qw "$E2E_NETNS"; then
+    for pid in $(ip netns pids "$E2E_NETNS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$E2E_NETNS" 2>/dev/null || true
+  fi
+  ip link del "$E2E_HOST_IF" 2>/dev/null || true
+  rm -f "$dir/netns.env"
+}
+
+# guard_up DIR BINARY: the guard, ready and called by the API server (install mode of cluster_up).
+# Exports E2E_METRICS_URL.
 guard_up() {
   local dir=$1 bin=$2
-  local host=${E2E_GUARD_HOST:-127.0.0.1}
   mkdir -p "$dir"
+  case $(install_mode "$dir") in
+    chart) guard_up_chart "$dir" "$bin" ;;
+    *) guard_up_url "$dir" "$bin" ;;
+  esac
+}
+
+# wait_ready DIR PID: the guard's /readyz at $E2E_METRICS_URL.
+wait_ready() {
+  local dir=$1 pid=$2
+  for _ in $(seq 1 150); do
+    if curl -fsS "$E2E_METRICS_URL/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$dir/guard.log" >&2; echo "backup-guard exited during start-up" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  cat "$dir/guard.log" >&2; echo "backup-guard never became ready ($E2E_METRICS_URL/readyz)" >&2; return 1
+}
+
+# guard_up_url DIR BINARY: certificates, signing key, policy ConfigMap, the guard as a local
+# process with the admin kubeconfig, webhooks by URL.
+guard_up_url() {
+  local dir=$1 bin=$2
+  local host=${E2E_GUARD_HOST:-127.0.0.1}
   "$bin" certs --out "$dir/certs" --host "$host" >/dev/null
   head -c 32 /dev/urandom > "$dir/signing-key"
   "$KUBECTL" create namespace backup-guard --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
@@ -44,21 +156,14 @@ guard_up() {
   export GUARD_PORT METRICS_PORT
   export E2E_METRICS_URL="http://127.0.0.1:$METRICS_PORT"
   log "starting backup-guard webhook on $host:$GUARD_PORT (metrics $E2E_METRICS_URL)"
-  RUST_LOG=${RUST_LOG:-info,kube=warn} "$bin" webhook --kubeconfig "$KUBECONFIG" \
+  RUST_LOG=${RUST_LOG:-info,kube=warn} "$bin" run --kubeconfig "$KUBECONFIG" \
     --listen "$host:$GUARD_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
     --tls-dir "$dir/certs" --signing-key "$dir/signing-key" \
     --policy-configmap backup-guard/backup-guard-policy --shutdown-delay-seconds 0 \
     > "$dir/guard.log" 2>&1 &
   GUARD_PID=$!
   echo "$GUARD_PID" > "$dir/guard.pid"
-  for _ in $(seq 1 100); do
-    if curl -fsS "$E2E_METRICS_URL/readyz" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$GUARD_PID" 2>/dev/null; then
-      cat "$dir/guard.log" >&2; echo "backup-guard exited during start-up" >&2; return 1
-    fi
-    sleep 0.2
-  done
-  curl -fsS "$E2E_METRICS_URL/readyz" >/dev/null || { cat "$dir/guard.log" >&2; echo "backup-guard never became ready" >&2; return 1; }
+  wait_ready "$dir" "$GUARD_PID"
   webhooks_register "$dir" "https://$host:$GUARD_PORT"
 }
 
@@ -68,15 +173,129 @@ webhooks_register() {
   ca=$(base64 -w0 < "$dir/certs/ca.crt")
   sed -e "s|@URL@|$url|g" -e "s|@CA@|$ca|g" "$E2E_ROOT/hack/e2e/webhooks.yaml" > "$dir/webhooks.yaml"
   "$KUBECTL" apply -f "$dir/webhooks.yaml" >/dev/null
+  printf '%s\n' validatingwebhookconfiguration/backup-guard mutatingwebhookconfiguration/backup-guard \
+    > "$dir/webhook-configs"
   log "webhooks registered at $url"
 }
 
-webhooks_unregister() {
-  "$KUBECTL" delete validatingwebhookconfiguration backup-guard --ignore-not-found >/dev/null
-  "$KUBECTL" delete mutatingwebhookconfiguration backup-guard --ignore-not-found >/dev/null
+# guard_up_chart DIR BINARY: the rendered chart applied, the guard started from its Deployment
+# in the network namespace under the chart's ServiceAccount, then the chart's webhook
+# configurations, waited for until the API server calls the guard through the Service.
+guard_up_chart() {
+  local dir=$1 bin=$2 cdir=$1/chart version sets=() secret token deadline before
+  # shellcheck disable=SC1091
+  source "$dir/netns.env"
+  mkdir -p "$cdir"
+  version=$("$KUBECTL" version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)
+  sets=(--set "command=${E2E_CHART_COMMAND:-run}")
+  [ -n "${RUST_LOG:-}" ] && sets+=(--set-string "logLevel=$RUST_LOG")
+  if [ "${E2E_CERTS:-generate}" = provided ]; then
+    # The release's Service host: backup-guard.backup-guard.svc (release backup-guard).
+    "$bin" certs --out "$dir/certs" --host backup-guard.backup-guard.svc >/dev/null
+    sets+=(--set certs.mode=provided --set certs.provided.secretName=backup-guard-e2e-tls
+      --set-string "certs.provided.caBundle=$(base64 -w0 < "$dir/certs/ca.crt")")
+  fi
+  log "rendering the chart (hack/e2e/values.yaml ${sets[*]//caBundle=*/caBundle=<ca.crt>} --kube-version $version)"
+  "$E2E_ROOT/hack/render/render.sh" "$E2E_ROOT/hack/e2e/values.yaml" "${sets[@]}" \
+    --kube-version "$version" > "$cdir/render.yaml"
+  "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" plan "$cdir/render.yaml" "$cdir" "$E2E_GUARD_IP"
+  # shellcheck disable=SC1091
+  source "$cdir/plan.env"
+  cp "$cdir/webhook-configs" "$dir/webhook-configs"
+
+  log "applying the rendered chart (webhook configurations last), Endpoints -> $E2E_GUARD_IP"
+  "$KUBECTL" apply -f "$cdir/objects.yaml" >/dev/null
+  # The suite signs stamps of its own in some scenarios: it reads the chart's key from here.
+  "$KUBECTL" -n "$CHART_NAMESPACE" get secret backup-guard-signing-key -o jsonpath='{.data.key}' \
+    | base64 -d > "$dir/signing-key"
+  if [ "${E2E_CERTS:-generate}" = provided ]; then
+    "$KUBECTL" -n "$CHART_NAMESPACE" create secret generic backup-guard-e2e-tls --type=kubernetes.io/tls \
+      --from-file="$dir/certs/ca.crt" --from-file="$dir/certs/tls.crt" --from-file="$dir/certs/tls.key" \
+      --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+  fi
+
+  # The token controller fills the ServiceAccount's token Secret (automatic on 1.20).
+  deadline=$((SECONDS + 60))
+  until secret=$("$KUBECTL" -n "$CHART_NAMESPACE" get serviceaccount "$CHART_SERVICE_ACCOUNT" \
+      -o jsonpath='{.secrets[0].name}' 2>/dev/null) && [ -n "$secret" ] &&
+    token=$("$KUBECTL" -n "$CHART_NAMESPACE" get secret "$secret" -o jsonpath='{.data.token}' 2>/dev/null) &&
+    [ -n "$token" ]; do
+    [ $SECONDS -lt $deadline ] || { echo "no token for ServiceAccount $CHART_NAMESPACE/$CHART_SERVICE_ACCOUNT within 60s" >&2; return 1; }
+    sleep 0.5
+  done
+  ( umask 077; cat > "$cdir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: https://$E2E_HOST_IP:$BG_API_PORT
+    certificate-authority-data: $(base64 -w0 < "$BG_CA_FILE")
+users:
+- name: $CHART_SERVICE_ACCOUNT
+  user:
+    token: $(printf '%s' "$token" | base64 -d)
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: $CHART_SERVICE_ACCOUNT, namespace: $CHART_NAMESPACE}
+current-context: e2e
+EOF
+  )
+  # The guard runs as that ServiceAccount, with the chart's RBAC and nothing more.
+  if "$KUBECTL" --kubeconfig "$cdir/kubeconfig" auth can-i '*' '*' -A >/dev/null 2>&1; then
+    echo "the chart's ServiceAccount is cluster-admin: the e2e would not test the chart's RBAC" >&2
+    return 1
+  fi
+
+  # The pod, as the kubelet would start it: Secret volumes, args, env.
+  "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" mount "$cdir/render.yaml" "$cdir/pod"
+  local args=() env=()
+  mapfile -d '' args < "$cdir/pod/args"
+  mapfile -d '' env < "$cdir/pod/env"
+  export E2E_METRICS_URL="http://$E2E_GUARD_IP:$CHART_METRICS_PORT"
+  log "starting backup-guard ${args[*]} in $E2E_NETNS as system:serviceaccount:$CHART_NAMESPACE:$CHART_SERVICE_ACCOUNT (metrics $E2E_METRICS_URL)"
+  ip netns exec "$E2E_NETNS" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$cdir/kubeconfig" "${env[@]}" \
+    "$bin" "${args[@]}" > "$dir/guard.log" 2>&1 &
+  GUARD_PID=$!
+  echo "$GUARD_PID" > "$dir/guard.pid"
+  wait_ready "$dir" "$GUARD_PID"
+
+  "$KUBECTL" apply -f "$cdir/webhooks.yaml" >/dev/null
+  # The API server picks up webhook configurations asynchronously: wait until a dry-run
+  # Backup creation reaches the guard through the Service.
+  before=$(admission_requests)
+  deadline=$((SECONDS + 60))
+  while :; do
+    "$KUBECTL" create --dry-run=server -f - >/dev/null 2>&1 <<'EOF' || true
+apiVersion: velero.io/v1
+kind: Backup
+metadata: {name: e2e-wiring-probe, namespace: velero}
+EOF
+    [ "$(admission_requests)" -gt "$before" ] && break
+    [ $SECONDS -lt $deadline ] || { tail -20 "$dir/guard.log" >&2; echo "the API server never called the guard through Service $CHART_NAMESPACE/$CHART_SERVICE within 60s" >&2; return 1; }
+    sleep 0.5
+  done
+  log "webhooks ($(paste -sd' ' "$dir/webhook-configs")) call the guard via https://$CHART_SERVICE_HOST -> $E2E_GUARD_IP:$CHART_WEBHOOK_PORT"
 }
 
-# teardown DIR: the guard by PID, then the cluster we started (never an external one).
+# admission_requests: the guard's backup_guard_admission_requests_total, summed over its series.
+admission_requests() {
+  curl -fsS "$E2E_METRICS_URL/metrics" 2>/dev/null |
+    awk '/^backup_guard_admission_requests_total/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# webhooks_unregister [DIR]: delete the webhook configurations guard_up registered.
+webhooks_unregister() {
+  local dir=${1:-} c
+  local configs=(validatingwebhookconfiguration/backup-guard mutatingwebhookconfiguration/backup-guard)
+  if [ -n "$dir" ] && [ -s "$dir/webhook-configs" ]; then mapfile -t configs < "$dir/webhook-configs"; fi
+  for c in "${configs[@]}"; do
+    "$KUBECTL" delete "$c" --ignore-not-found >/dev/null
+  done
+}
+
+# teardown DIR: the guard by PID, then the cluster we started (never an external one), then
+# the network namespace.
 teardown() {
   local dir=$1
   if [ -f "$dir/guard.pid" ]; then
@@ -89,6 +308,7 @@ teardown() {
   if [ -n "${E2E_OWN_CLUSTER:-}" ] && [ -d "$dir/cluster" ]; then
     "$E2E_ROOT/hack/cluster/down.sh" "$dir/cluster" >/dev/null 2>&1 || true
   elif [ -n "${E2E_EXTERNAL:-}" ]; then
-    webhooks_unregister || true
+    webhooks_unregister "$dir" || true
   fi
+  netns_down "$dir"
 }

@@ -124,7 +124,7 @@ pub async fn objects(n: &Names) {
             "spec": {"source": {"volumeSnapshotContentName": format!("{b}-vsc")}}})).await;
         create(&c, Kind::PodVolumeBackup, json!({"apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
             "metadata": {"name": format!("{b}-pvb"), "namespace": ns, "labels": {"velero.io/backup-name": b}},
-            "spec": {}})).await;
+            "spec": pvb_spec(ns)})).await;
     }
     request_delete(&c, KEY, ns, &n.gone, &[]).await;
     request_delete(&c, KEY, ns, &n.held, &[]).await;
@@ -178,4 +178,11 @@ pub fn leading() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(true);
     std::mem::forget(tx);
     rx
+}
+
+/// The fields Velero's PodVolumeBackup CRD requires.
+fn pvb_spec(ns: &str) -> serde_json::Value {
+    json!({"backupStorageLocation": "default", "node": "node-1",
+        "pod": {"kind": "Pod", "name": "app-0", "namespace": ns},
+        "repoIdentifier": "kopia:cluster-a", "volume": "data"})
 }

@@ -84,7 +84,7 @@ fn objects(root: &Path) {
              spec: {{deletionPolicy: Delete, driver: hostpath.csi.k8s.io, source: {{snapshotHandle: snap-{b}}}, volumeSnapshotRef: {{name: {b}-vs, namespace: velero}}}}\n---\n\
              apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata: {{name: {b}-vs, namespace: velero, labels: {{velero.io/backup-name: {b}}}}}\n\
              spec: {{source: {{volumeSnapshotContentName: e2e-{b}-vsc}}}}\n---\n\
-             apiVersion: velero.io/v1\nkind: PodVolumeBackup\nmetadata: {{name: {b}-pvb, namespace: velero, labels: {{velero.io/backup-name: {b}}}}}\nspec: {{}}\n"
+             apiVersion: velero.io/v1\nkind: PodVolumeBackup\nmetadata: {{name: {b}-pvb, namespace: velero, labels: {{velero.io/backup-name: {b}}}}}\nspec: {{backupStorageLocation: default, node: node-1, pod: {{kind: Pod, name: app-0, namespace: app}}, repoIdentifier: \"kopia:cluster-a\", volume: data}}\n"
         ));
     }
 }

@@ -3,6 +3,7 @@
 //! the guard, and afterwards proves the `seed_`, `kubectl_delete_backup_` and
 //! `velero_backup_delete_` scenarios fail when the webhook is not registered.
 
+mod controller;
 mod kube;
 
 use kube::{eventually, kubectl, kubectl_stdin, metric, Who};
@@ -261,7 +262,7 @@ fn request_is_stamped_then_sanctions_deletion_and_forged_stamps_are_refused() {
         )
         .ok
     });
-    let r = kubectl(Who::Alice, "-n req delete backup wanted-gone");
+    let r = kubectl(Who::Alice, "-n req delete backup wanted-gone --wait=false");
     assert!(r.ok, "{}", r.stderr);
     assert!(!kubectl(Who::Alice, "-n req delete backup other").ok);
 }
@@ -480,12 +481,12 @@ fn index_follows_creates_updates_and_deletes() {
         "the sanctioned backup to leave the protected count",
         || gauge() == before + 1.0,
     );
-    assert!(kubectl(Who::Alice, "-n watch delete backup w-1").ok);
+    assert!(kubectl(Who::Alice, "-n watch delete backup w-1 --wait=false").ok);
     let r = kubectl(Who::Velero, "-n watch delete backup w-2");
     assert!(r.ok, "{}", r.stderr);
     eventually(20, "the deletions to reach the index", || gauge() == before);
     assert!(
-        kubectl(Who::Alice, "delete namespace watch").ok,
+        kubectl(Who::Alice, "delete namespace watch --wait=false").ok,
         "an empty namespace may go"
     );
 }
