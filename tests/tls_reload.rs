@@ -106,3 +106,44 @@ fn mismatched_key_and_garbage_are_refused() {
     assert!(tls::load_dir(dir.path()).is_err());
     assert!(certs::generate(&[], 1).is_err());
 }
+
+/// The kubelet mounts a Secret as `..data -> ..<timestamp>/` with `tls.crt -> ..data/tls.crt`,
+/// and renews it by swapping the `..data` symlink: the file paths never change.
+#[tokio::test]
+async fn kubelet_style_symlink_swap_is_picked_up() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let first = certs::generate(&["127.0.0.1".into()], 30).expect("certs");
+    let second = certs::generate(&["127.0.0.1".into()], 60).expect("certs");
+    certs::write(&root.join("..v1"), &first).expect("write v1");
+    certs::write(&root.join("..v2"), &second).expect("write v2");
+    symlink("..v1", root.join("..data")).expect("link");
+    for f in ["tls.crt", "tls.key"] {
+        symlink(format!("..data/{f}"), root.join(f)).expect("link");
+    }
+    let loaded = tls::load_dir(root).expect("loads");
+    let first_expiry = loaded.not_after;
+    let resolver = tls::Resolver::new(&loaded);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(tls::watch_dir(
+        root.to_owned(),
+        resolver,
+        loaded,
+        Duration::from_millis(50),
+        move |l| {
+            let _ = tx.send(l.not_after);
+        },
+    ));
+    // The atomic swap, as the kubelet does it: a new link renamed over the old one.
+    symlink("..v2", root.join("..data_tmp")).expect("link");
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("swap");
+    let swapped = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("swap seen")
+        .expect("value");
+    assert!(
+        swapped > first_expiry,
+        "the renewed (longer) certificate is served"
+    );
+}
