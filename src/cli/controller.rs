@@ -14,7 +14,7 @@ use super::serve::{
 use crate::controller::{self, ControllerConfig};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::server::{self, policy_source, routes, PolicySource, ServeConfig, Shared};
+use crate::server::{self, policy_source, routes, ServeConfig, Shared};
 
 /// The guard's namespace, where the Lease lives: that of `--policy-configmap`.
 fn lease_namespace(args: &ServeArgs) -> anyhow::Result<String> {
@@ -31,27 +31,7 @@ fn policy_state(
 ) -> anyhow::Result<Arc<Shared>> {
     let shared = Shared::new(Policy::default(), key, metrics, None);
     shared.readiness.index_synced.store(true, Ordering::Release);
-    match configured_source(args)? {
-        PolicySource::File(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read policy file {}", path.display()))?;
-            policy_source::reload(&shared, &text, &path.display().to_string())
-                .map_err(|e| anyhow::anyhow!("invalid policy file {}: {e}", path.display()))?;
-            tokio::spawn(policy_source::watch_file(
-                shared.clone(),
-                path,
-                Duration::from_secs(2),
-            ));
-        }
-        PolicySource::ConfigMap { namespace, name } => {
-            tokio::spawn(policy_source::watch_configmap(
-                client.clone(),
-                shared.clone(),
-                namespace,
-                name,
-            ));
-        }
-    }
+    policy_source::start(client, &shared, configured_source(args)?)?;
     Ok(shared)
 }
 

@@ -86,27 +86,7 @@ pub async fn serve_with_metrics(
     ));
     tokio::spawn(events::post_events(client.clone(), rx));
     tokio::spawn(feed::run(client.clone(), shared.clone()));
-    match cfg.policy.clone() {
-        PolicySource::File(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read policy file {}", path.display()))?;
-            policy_source::reload(&shared, &text, &path.display().to_string())
-                .map_err(|e| anyhow::anyhow!("invalid policy file {}: {e}", path.display()))?;
-            tokio::spawn(policy_source::watch_file(
-                shared.clone(),
-                path,
-                Duration::from_secs(2),
-            ));
-        }
-        PolicySource::ConfigMap { namespace, name } => {
-            tokio::spawn(policy_source::watch_configmap(
-                client.clone(),
-                shared.clone(),
-                namespace,
-                name,
-            ));
-        }
-    }
+    policy_source::start(&client, &shared, cfg.policy.clone())?;
     {
         let shared = shared.clone();
         tokio::spawn(async move {

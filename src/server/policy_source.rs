@@ -15,7 +15,10 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource as _};
 
+use anyhow::Context as _;
+
 use super::state::{now, Shared};
+use super::PolicySource;
 use crate::policy::Policy;
 
 /// The key holding the policy in the ConfigMap.
@@ -52,6 +55,29 @@ pub fn reload(shared: &Shared, text: &str, source: &str) -> Result<(), String> {
             Err(e.to_string())
         }
     }
+}
+
+/// Loads the policy from its source and keeps it fresh: a file must be readable and valid at
+/// start; a ConfigMap is watched (absent, the default policy applies).
+pub fn start(client: &Client, shared: &Arc<Shared>, source: PolicySource) -> anyhow::Result<()> {
+    match source {
+        PolicySource::File(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read policy file {}", path.display()))?;
+            reload(shared, &text, &path.display().to_string())
+                .map_err(|e| anyhow::anyhow!("invalid policy file {}: {e}", path.display()))?;
+            tokio::spawn(watch_file(shared.clone(), path, Duration::from_secs(2)));
+        }
+        PolicySource::ConfigMap { namespace, name } => {
+            tokio::spawn(watch_configmap(
+                client.clone(),
+                shared.clone(),
+                namespace,
+                name,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Polls a policy file; the first read must succeed.
