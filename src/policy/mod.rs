@@ -9,6 +9,7 @@ pub mod mutate;
 pub mod request;
 pub mod rules;
 pub mod stamps;
+pub mod words;
 
 pub use config::{Mode, Policy, PolicyError};
 pub use decision::{Actor, Class, Context, Decision, Outcome, Reason};

@@ -364,44 +364,5 @@ fn lenient<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nameless_cascade_delete_takes_its_name_from_old_object() {
-        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
-            "uid":"u1","kind":{"group":"velero.io","version":"v1","kind":"Backup"},
-            "resource":{"group":"velero.io","version":"v1","resource":"backups"},
-            "namespace":"velero","operation":"DELETE",
-            "userInfo":{"username":"system:serviceaccount:kube-system:namespace-controller"},
-            "oldObject":{"metadata":{"name":"daily-1","namespace":"velero","labels":null}},
-            "dryRun":false}}"#;
-        let r = Request::from_review_json(body).expect("decodes");
-        assert_eq!(r.name, "daily-1");
-        assert_eq!(r.resource, Resource::Backup);
-        assert_eq!(r.operation, Operation::Delete);
-    }
-
-    #[test]
-    fn malformed_bodies_are_errors_not_panics() {
-        for body in [
-            &b""[..],
-            b"{",
-            b"[]",
-            br#"{"kind":"AdmissionReview"}"#,
-            br#"{"kind":"Pod","request":{}}"#,
-            br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"resource":"pods"},"operation":"PATCH"}}"#,
-            br#"{"kind":"AdmissionReview","request":{"uid":1}}"#,
-        ] {
-            assert!(Request::from_review_json(body).is_err());
-        }
-    }
-
-    #[test]
-    fn unexpected_field_types_in_spec_read_as_absent() {
-        let body = br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"group":"g","resource":"r"},
-            "operation":"CREATE","object":{"spec":{"ttl":5,"backupName":{"a":1}}}}}"#;
-        let r = Request::from_review_json(body).expect("decodes");
-        assert_eq!(r.object.expect("object").spec.ttl, None);
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;
