@@ -35,22 +35,6 @@ fn policy_state(
     Ok(shared)
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn terminated() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
 /// `backup-guard controller`: the controller alone, with metrics and probes on --metrics-listen.
 pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
     init_tracing(args.log_format);
@@ -70,7 +54,7 @@ pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
         let shutdown = {
             let policy = policy.clone();
             async move {
-                terminated().await;
+                server::wait_for_signal().await;
                 policy
                     .readiness
                     .shutting_down
@@ -108,7 +92,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             policy,
             metrics.clone(),
             cfg,
-            terminated(),
+            server::wait_for_signal(),
         ));
         let served = server::serve_with_metrics(client, serve_cfg, metrics).await;
         if served.is_err() {

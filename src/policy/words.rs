@@ -55,12 +55,7 @@ fn stamps_written(
     if own {
         return None;
     }
-    Some(Violation {
-        reason: Reason::StampWritten,
-        class: Class::Integrity,
-        message: messages::stamps(req),
-        warning: messages::short(req, "stamps are written only by backup-guard"),
-    })
+    Some(stamps_violation(req))
 }
 
 fn approval_refused(
@@ -115,10 +110,15 @@ pub fn stamps_on_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     {
         return None;
     }
-    Some(Violation {
+    Some(stamps_violation(req))
+}
+
+/// Stamps written by someone other than the guard.
+fn stamps_violation(req: &Request) -> Violation {
+    Violation {
         reason: Reason::StampWritten,
         class: Class::Integrity,
         message: messages::stamps(req),
         warning: messages::short(req, "stamps are written only by backup-guard"),
-    })
+    }
 }

@@ -146,7 +146,8 @@ async fn shutdown_on_signal(
     handle.graceful_shutdown(Some(drain));
 }
 
-async fn wait_for_signal() {
+/// Completes on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
