@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod controller;
 pub mod index;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod server;

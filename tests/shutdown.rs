@@ -46,7 +46,7 @@ fn start(dir: &Path, delay: u64) -> (Child, u16, u16) {
         ])
         .args(["--shutdown-delay-seconds", &delay.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).expect("log file"))
         .spawn()
         .expect("webhook starts");
     (child, port, metrics)
@@ -115,6 +115,9 @@ fn sigterm_turns_unready_keeps_serving_through_the_delay_then_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status:?}");
+    // The log is buffered: the last lines are written out when the command returns.
+    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
+    assert!(log.contains("drained; exiting"), "{log}");
 }
 
 #[test]
@@ -141,4 +144,6 @@ fn a_second_signal_exits_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
+    let log = std::fs::read_to_string(dir.path().join("stderr")).expect("log");
+    assert!(log.contains("second signal: exiting now"), "{log}");
 }

@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
-use backup_guard::cli::serve::{init_tracing, LogFormat};
 use backup_guard::index::{objects_from_text, Index};
+use backup_guard::logging::{init_tracing, LogFormat};
 use backup_guard::metrics::Metrics;
 use backup_guard::policy::request::Resource;
 use backup_guard::policy::Policy;
@@ -125,7 +125,7 @@ fn vm_rss_kib() -> u64 {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // As in production: JSON logs of every denial, to stderr (run.sh sends them to a file).
-    init_tracing(LogFormat::Json);
+    let _log = init_tracing(LogFormat::Json);
     let rss_start = vm_rss_kib();
     let shared = Shared::new(Policy::default(), KEY.to_vec(), Metrics::new(), None);
     let objects_dir = args.fixtures.join("objects");
@@ -276,7 +276,8 @@ fn parse_head(head: &[u8]) -> std::io::Result<(u16, usize)> {
     Ok((status, length))
 }
 
-/// Every admission fixture as a ready-to-send `POST /validate`.
+/// Every admission fixture as a ready-to-send `POST /validate`, compact as the API server sends
+/// it (Go's encoder; the fixtures are stored indented for reading).
 fn requests(fixtures: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let dir = fixtures.join("admission");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
@@ -287,7 +288,13 @@ fn requests(fixtures: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     paths.sort();
     let mut out = Vec::new();
     for p in paths {
-        let body = std::fs::read(&p)?;
+        let indented = std::fs::read(&p)?;
+        let body = compact(&indented);
+        let same: serde_json::Value = serde_json::from_slice(&body)
+            .with_context(|| format!("{} is not JSON", p.display()))?;
+        if same != serde_json::from_slice::<serde_json::Value>(&indented)? {
+            bail!("compacting {} changed it", p.display());
+        }
         let mut req = format!(
             "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -300,6 +307,27 @@ fn requests(fixtures: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
         bail!("no *.json AdmissionReview in {}", dir.display());
     }
     Ok(out)
+}
+
+/// JSON without the whitespace between tokens (the order of keys kept).
+fn compact(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn connector(ca: &Path) -> anyhow::Result<TlsConnector> {

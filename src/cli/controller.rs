@@ -8,10 +8,10 @@ use anyhow::Context as _;
 use kube::Client;
 
 use super::serve::{
-    client, init_tracing, policy_configmap, policy_source as configured_source, signing_key,
-    ServeArgs,
+    client, policy_configmap, policy_source as configured_source, signing_key, ServeArgs,
 };
 use crate::controller::{self, ControllerConfig};
+use crate::logging::init_tracing;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::server::{self, policy_source, routes, ServeConfig, Shared};
@@ -37,7 +37,7 @@ fn policy_state(
 
 /// `backup-guard controller`: the controller alone, with metrics and probes on --metrics-listen.
 pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
+    let _log = init_tracing(args.log_format);
     let key = signing_key(&args.signing_key)?;
     let cfg = ControllerConfig::new(&lease_namespace(args)?);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -69,7 +69,7 @@ pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
 /// `backup-guard run`: the webhook on every replica, the controller on the lease holder, one
 /// `/metrics` for both.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
+    let _log = init_tracing(args.log_format);
     let key = signing_key(&args.signing_key)?;
     let serve_cfg = ServeConfig {
         listen: args.listen,

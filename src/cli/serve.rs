@@ -6,16 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
+use crate::logging::init_tracing;
 use crate::server::{self, PolicySource, ServeConfig};
 use crate::tls::certs;
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, clap::ValueEnum, Default)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 /// Flags every serving command (`webhook`, `controller`, `run`) shares.
 #[derive(Debug, clap::Args)]
@@ -61,19 +56,6 @@ pub struct CertsArgs {
     /// Validity in days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
-}
-
-/// Sets up logging once for a serving command.
-pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().with_current_span(true).init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 /// A kube client: --kubeconfig, else in-cluster, else $KUBECONFIG / ~/.kube/config.
@@ -135,7 +117,7 @@ pub fn signing_key(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 
 /// `backup-guard webhook`.
 pub fn webhook(args: &ServeArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
+    let _log = init_tracing(args.log_format);
     let cfg = ServeConfig {
         listen: args.listen,
         metrics_listen: args.metrics_listen,

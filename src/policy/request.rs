@@ -156,7 +156,7 @@ pub struct Meta {
     pub annotations: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_default")]
     pub finalizers: Vec<String>,
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub deletion_timestamp: Option<String>,
 }
 
@@ -165,16 +165,16 @@ pub struct Meta {
 #[serde(default, rename_all = "camelCase")]
 pub struct Spec {
     /// Backup: how long Velero keeps it (Go duration).
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub ttl: Option<String>,
     /// Backup: its BackupStorageLocation.
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub storage_location: Option<String>,
     /// DeleteBackupRequest / Restore: the backup it is about.
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub backup_name: Option<String>,
     /// VolumeSnapshotContent: `Delete` or `Retain`.
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub deletion_policy: Option<String>,
     /// VolumeSnapshotContent: the VolumeSnapshot it belongs to.
     #[serde(deserialize_with = "lenient")]
@@ -196,12 +196,12 @@ pub struct SnapshotRef {
 #[serde(default, rename_all = "camelCase")]
 pub struct Status {
     /// Backup: when Velero's TTL collector may delete it (RFC 3339).
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub expiration: Option<String>,
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub phase: Option<String>,
     /// VolumeSnapshot: the content it is bound to.
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient_str")]
     pub bound_volume_snapshot_content_name: Option<String>,
 }
 
@@ -361,6 +361,64 @@ fn lenient<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
         Maybe::Expected(v) => Some(v),
         Maybe::Other(_) => None,
     })
+}
+
+/// A string field; any other JSON reads as absent. `lenient` for strings, without buffering the
+/// value first (this runs for every string field of every request).
+fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            while a
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Visitor)
 }
 
 #[cfg(test)]

@@ -35,7 +35,34 @@ fn malformed_bodies_are_errors_not_panics() {
 fn unexpected_field_types_in_spec_read_as_absent() {
     let body =
         br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"group":"g","resource":"r"},
-        "operation":"CREATE","object":{"spec":{"ttl":5,"backupName":{"a":1}}}}}"#;
+        "operation":"CREATE","object":{"spec":{"ttl":5,"backupName":{"a":[1,{"b":null}]},
+        "storageLocation":["x"],"deletionPolicy":null,"volumeSnapshotRef":"x"},
+        "status":{"phase":true,"expiration":-1.5,"boundVolumeSnapshotContentName":"c"}}}}"#;
     let r = Request::from_review_json(body).expect("decodes");
-    assert_eq!(r.object.expect("object").spec.ttl, None);
+    let o = r.object.expect("object");
+    assert_eq!(o.spec.ttl, None);
+    assert_eq!(o.spec.backup_name, None);
+    assert_eq!(o.spec.storage_location, None);
+    assert_eq!(o.spec.deletion_policy, None);
+    assert_eq!(o.spec.volume_snapshot_ref, None);
+    assert_eq!(o.status.phase, None);
+    assert_eq!(o.status.expiration, None);
+    assert_eq!(
+        o.status.bound_volume_snapshot_content_name.as_deref(),
+        Some("c")
+    );
+}
+
+#[test]
+fn strings_with_escapes_decode() {
+    let body =
+        br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"group":"g","resource":"r"},
+        "operation":"CREATE","object":{"spec":{"ttl":"7\u0032h","backupName":"a\"b"}}}}"#;
+    let spec = Request::from_review_json(body)
+        .expect("decodes")
+        .object
+        .expect("object")
+        .spec;
+    assert_eq!(spec.ttl.as_deref(), Some("72h"));
+    assert_eq!(spec.backup_name.as_deref(), Some("a\"b"));
 }

@@ -140,6 +140,7 @@ async fn shutdown_on_signal(
     tokio::spawn(async {
         wait_for_signal().await;
         tracing::warn!("second signal: exiting now");
+        crate::logging::flush();
         std::process::exit(130);
     });
     tokio::time::sleep(delay).await;
