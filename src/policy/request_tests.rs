@@ -26,6 +26,7 @@ fn malformed_bodies_are_errors_not_panics() {
         br#"{"kind":"Pod","request":{}}"#,
         br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"resource":"pods"},"operation":"PATCH"}}"#,
         br#"{"kind":"AdmissionReview","request":{"uid":1}}"#,
+        b"{\"kind\":\"AdmissionReview\xff\"}",
     ] {
         assert!(Request::from_review_json(body).is_err());
     }
