@@ -129,4 +129,4 @@ log "$(head -n1 "$WORK/big.out")"
 
 # --- figures that need the local control plane or the S3 server -----------------------------
 "$ROOT/hack/bench/storage.sh" || echo "BENCH_SKIP storage the storage bench failed (see its output above)"
-echo "BENCH_SKIP ns_cascade_ratio needs the local control plane; not implemented yet (docs/performance.md)"
+BENCH_GUARD="$GUARD" "$ROOT/hack/bench/cascade.sh" || echo "BENCH_SKIP ns_cascade_ratio the cascade bench failed (see its output above)"

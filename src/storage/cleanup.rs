@@ -1,6 +1,6 @@
 //! Delete one backup's or one restore's files: list all first, check every key, then bulk delete.
 
-use futures::{stream, StreamExt, TryStreamExt};
+use futures::{stream, StreamExt};
 use object_store::path::Path;
 use thiserror::Error;
 
@@ -109,21 +109,38 @@ pub fn plan_deletion(scope: &Scope, listed: Vec<Path>) -> Result<Vec<Path>, Clea
     }
 }
 
+/// Lists the scope level by level (`/`-delimited), descending into every sub-"directory":
+/// one request for Velero's flat backup directory, whatever else the bucket holds. A recursive
+/// prefixed listing asks for the same keys, but a filesystem-backed server (s3s-fs, and S3
+/// gateways over a filesystem) answers it by walking the whole bucket, so cleaning N backups cost
+/// it O(N × bucket) (docs/performance.md); a delimited listing reads one directory.
 async fn list_keys(location: &Location, scope: &Scope) -> Result<Vec<Path>, CleanupError> {
-    let listed: Result<Vec<Path>, object_store::Error> = location
-        .store
-        .list(Some(&scope.list_path()))
-        .map_ok(|meta| meta.location)
-        .try_collect()
-        .await;
-    // No NotFound shortcut: an absent prefix lists as empty, so NotFound means the bucket is gone
-    // or misnamed, and reporting success then would leave the data behind.
-    listed.map_err(|source| CleanupError::List {
+    let fail = |source: object_store::Error| CleanupError::List {
         bucket: location.bucket.clone(),
         dir: scope.dir().into(),
         hint: hint(&source),
         source: Box::new(source),
-    })
+    };
+    let mut keys = Vec::new();
+    let mut dirs = vec![scope.list_path()];
+    while let Some(dir) = dirs.pop() {
+        // No NotFound shortcut: an absent prefix lists as empty, so NotFound means the bucket is
+        // gone or misnamed, and reporting success then would leave the data behind.
+        let level = location
+            .store
+            .list_with_delimiter(Some(&dir))
+            .await
+            .map_err(fail)?;
+        keys.extend(level.objects.into_iter().map(|meta| meta.location));
+        // Only deeper levels: a server answering with the directory itself must not loop us.
+        dirs.extend(
+            level
+                .common_prefixes
+                .into_iter()
+                .filter(|p| p.as_ref().len() > dir.as_ref().len() && p.prefix_matches(&dir)),
+        );
+    }
+    Ok(keys)
 }
 
 /// What to do about a failed request, from the error's kind or the HTTP status in its text.

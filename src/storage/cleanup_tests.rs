@@ -4,6 +4,7 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::*;
+use futures::TryStreamExt;
 use crate::storage::location::Provider;
 
 fn memory_location() -> Location {
@@ -89,6 +90,24 @@ async fn deletes_only_the_scope_and_is_idempotent() {
             "cluster-a/backups/daily-10/velero-backup.json",
             "cluster-a/kopia/default/kopia.repository"
         ]
+    );
+}
+
+#[tokio::test]
+async fn keys_in_sub_directories_of_the_backup_are_deleted_too() {
+    let loc = memory_location();
+    for k in [
+        "cluster-a/backups/daily-1/velero-backup.json",
+        "cluster-a/backups/daily-1/extra/a.json",
+        "cluster-a/backups/daily-1/extra/deeper/b.json",
+        "cluster-a/backups/daily-10/extra/c.json",
+    ] {
+        put(loc.store.as_ref(), k).await;
+    }
+    assert_eq!(delete_backup_files(&loc, "daily-1").await.unwrap().keys, 3);
+    assert_eq!(
+        keys(loc.store.as_ref()).await,
+        ["cluster-a/backups/daily-10/extra/c.json"]
     );
 }
 
