@@ -63,6 +63,9 @@ impl Outcome {
     }
 }
 
+/// The namespace controller's username: it deletes only what a terminating namespace holds.
+pub const NAMESPACE_CONTROLLER: &str = "system:serviceaccount:kube-system:namespace-controller";
+
 /// Who sent a request, as the `actor` metric label names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
@@ -77,7 +80,7 @@ impl Actor {
     /// Classifies a username.
     pub fn of(username: &str, policy: &Policy) -> Actor {
         match username {
-            "system:serviceaccount:kube-system:namespace-controller" => Actor::NamespaceController,
+            NAMESPACE_CONTROLLER => Actor::NamespaceController,
             "system:serviceaccount:kube-system:generic-garbage-collector" => {
                 Actor::GarbageCollector
             }

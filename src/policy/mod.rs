@@ -12,7 +12,7 @@ pub mod stamps;
 pub mod words;
 
 pub use config::{Mode, Policy, PolicyError};
-pub use decision::{Actor, Class, Context, Decision, Outcome, Reason};
+pub use decision::{Actor, Class, Context, Decision, Outcome, Reason, NAMESPACE_CONTROLLER};
 pub use mutate::mutate;
 pub use request::{DecodeError, Object, Operation, Request, Resource};
 pub use rules::validate;

@@ -62,12 +62,50 @@ impl Notice {
 pub const PER_OBJECT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Kind, namespace, name and reason: what one rate limit covers.
-type NoticeKey = (Option<String>, Option<String>, Option<String>, String);
+pub type NoticeKey = (Option<String>, Option<String>, Option<String>, String);
+
+/// At most one Event per key per [`PER_OBJECT_INTERVAL`]; forgets old keys in one sweep per
+/// interval, so a notice costs O(1) however many objects (a cascade of 10k Backups) came before.
+#[derive(Debug)]
+pub struct RateLimit {
+    last: HashMap<NoticeKey, Instant>,
+    swept: Instant,
+}
+
+impl RateLimit {
+    pub fn new(now: Instant) -> RateLimit {
+        RateLimit {
+            last: HashMap::new(),
+            swept: now,
+        }
+    }
+
+    /// Whether `key` may get an Event at `now`; if so, its interval starts.
+    pub fn allow(&mut self, key: NoticeKey, now: Instant) -> bool {
+        if now.duration_since(self.swept) >= PER_OBJECT_INTERVAL {
+            self.last
+                .retain(|_, t| now.duration_since(*t) < PER_OBJECT_INTERVAL);
+            self.swept = now;
+        }
+        match self.last.get(&key) {
+            Some(t) if now.duration_since(*t) < PER_OBJECT_INTERVAL => false,
+            _ => {
+                self.last.insert(key, now);
+                true
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.last.len()
+    }
+}
 
 /// Posts queued notices until the queue closes.
 pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
     let recorder = Recorder::new(client, Reporter::from("backup-guard"));
-    let mut last: HashMap<NoticeKey, Instant> = HashMap::new();
+    let mut limit = RateLimit::new(Instant::now());
     while let Some(n) = rx.recv().await {
         let key = (
             n.reference.kind.clone(),
@@ -75,14 +113,9 @@ pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
             n.reference.name.clone(),
             n.reason.clone(),
         );
-        if last
-            .get(&key)
-            .is_some_and(|t| t.elapsed() < PER_OBJECT_INTERVAL)
-        {
+        if !limit.allow(key, Instant::now()) {
             continue;
         }
-        last.insert(key, Instant::now());
-        last.retain(|_, t| t.elapsed() < PER_OBJECT_INTERVAL);
         let event = Event {
             type_: if n.warning {
                 EventType::Warning
@@ -102,4 +135,41 @@ pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> NoticeKey {
+        (
+            Some("Backup".into()),
+            Some("velero".into()),
+            Some(name.into()),
+            "DeletionBlocked".into(),
+        )
+    }
+
+    #[test]
+    fn one_event_per_object_per_interval() {
+        let t0 = Instant::now();
+        let mut limit = RateLimit::new(t0);
+        assert!(limit.allow(key("a"), t0));
+        assert!(!limit.allow(key("a"), t0 + Duration::from_secs(59)));
+        assert!(limit.allow(key("b"), t0 + Duration::from_secs(1)));
+        assert!(limit.allow(key("a"), t0 + PER_OBJECT_INTERVAL));
+    }
+
+    #[test]
+    fn old_keys_are_forgotten_once_an_interval_not_on_every_notice() {
+        let t0 = Instant::now();
+        let mut limit = RateLimit::new(t0);
+        for i in 0..10_000 {
+            assert!(limit.allow(key(&i.to_string()), t0));
+        }
+        assert_eq!(limit.len(), 10_000);
+        let later = t0 + PER_OBJECT_INTERVAL + Duration::from_secs(1);
+        assert!(limit.allow(key("new"), later));
+        assert_eq!(limit.len(), 1, "the sweep dropped every expired key");
+    }
 }

@@ -134,7 +134,10 @@ fn record(s: &Shared, webhook: Webhook, a: &crate::webhook::Answered) {
         d.outcome,
         Outcome::Denied | Outcome::Warned | Outcome::Neutered
     ) && d.reason.is_some();
-    if worth_an_event && !req.dry_run {
+    // The namespace controller deletes only inside a terminating namespace, where the API server
+    // refuses every new Event: a cascade's Event is the one on the namespace's own DELETE.
+    let namespace_cascade = req.user.username == crate::policy::NAMESPACE_CONTROLLER;
+    if worth_an_event && !req.dry_run && !namespace_cascade {
         if let Some(tx) = &s.notices {
             // Never wait on the request path: a full queue drops the Event, the metric and log stay.
             let _ = tx.try_send(Notice::from_decision(req, d));

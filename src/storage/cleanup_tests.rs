@@ -4,8 +4,8 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::*;
-use futures::TryStreamExt;
 use crate::storage::location::Provider;
+use futures::TryStreamExt;
 
 fn memory_location() -> Location {
     Location {
