@@ -7,9 +7,11 @@
 # (its watch feed sees every Backup come and go either way); only the API server's calls to it
 # differ.
 #
-# Rounds alternate without / with (BENCH_CASCADE_ROUNDS of each, default 1: one pair of 10k
-# rounds takes about 5 min on the 2-core machine, two pairs about 9), each in a fresh namespace
-# cascade-<round>-<kind>; ratio = mean(with) ÷ mean(without). The Backups are created outside
+# Rounds go without / with / off (BENCH_CASCADE_ROUNDS of each, default 1: one set of 10k
+# rounds takes about 7 min on the 2-core machine), each in a fresh namespace
+# cascade-<round>-<kind>; ratio = mean(with) ÷ mean(without). The off round (webhooks
+# registered, policy `mode: off`: the guard answers allow at once) prints the floor under the
+# figure, `BENCH_INFO ns_cascade_ratio_off`: what the API server's calls alone cost. The Backups are created outside
 # the timed part (python3 stdlib, a few keep-alive connections, no webhook in either kind of
 # round); the timed part runs from the namespace DELETE until GET of the namespace answers 404,
 # polled every 0.1 s from the same process. A "with" round must see one neutered webhook call
@@ -207,15 +209,20 @@ mean_ms() {
   awk -v c="$c" -v s="$s" 'BEGIN { printf "%.3f\n", (c > 0 ? s * 1000 / c : 0) }'
 }
 
-reloads=$(metric backup_guard_policy_reloads_total 'result="success"')
-"$KUBECTL" -n "$POLICY_NS" create configmap backup-guard-policy --from-literal=policy.yaml="mode: neuter" \
-  --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
-deadline=$((SECONDS + 60))
-until [ "$(metric backup_guard_policy_reloads_total 'result="success"')" -gt "$reloads" ]; do
-  [ $SECONDS -lt $deadline ] || { tail -20 "$WORK/guard.log" >&2; echo "the guard never reloaded the neuter policy" >&2; exit 1; }
-  sleep 0.3
-done
-log "policy: mode neuter"
+# set_mode MODE: the policy's mode, once the guard has reloaded it.
+set_mode() {
+  local reloads deadline
+  reloads=$(metric backup_guard_policy_reloads_total 'result="success"')
+  "$KUBECTL" -n "$POLICY_NS" create configmap backup-guard-policy --from-literal=policy.yaml="mode: $1" \
+    --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+  deadline=$((SECONDS + 60))
+  until [ "$(metric backup_guard_policy_reloads_total 'result="success"')" -gt "$reloads" ]; do
+    [ $SECONDS -lt $deadline ] || { tail -20 "$WORK/guard.log" >&2; echo "the guard never reloaded the $1 policy" >&2; exit 1; }
+    sleep 0.3
+  done
+  log "policy: mode $1"
+}
+set_mode neuter
 
 # probe_called: does a dry-run Backup creation reach the guard now?
 probe_called() {
@@ -253,14 +260,16 @@ EVENT_POSTS=(apiserver_request_total 'resource="events"' 'verb="POST"')
 
 # --- rounds: without, with, without, with, … --------------------------------------------------
 STAGE=rounds
-with_times=() without_times=() create_times=() calls_seen=()
+with_times=() without_times=() off_times=() create_times=() calls_seen=()
 api_n=0 api_s=0 guard_n=0 guard_s=0 events=0 refused=0
 # add VAR DELTA: VAR += DELTA (floating point).
 add() { printf -v "$1" '%s' "$(awk -v a="${!1}" -v b="$2" 'BEGIN { printf "%.10g", a + b }')"; }
 # mean LIST…: the arithmetic mean.
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
 for round in $(seq 1 "$ROUNDS"); do
-  for kind in without with; do
+  # off: the webhook registered, the guard answering allow and recording nothing — the cost of
+  # the API server's calls alone, the floor under the figure on this machine.
+  for kind in without with off; do
     ns="cascade-$round-$kind"
     # The same start for both kinds: the Backups are created without the webhook (faster; the
     # guard's index is fed by its watch either way), and the index has seen every one of them.
@@ -273,7 +282,10 @@ for round in $(seq 1 "$ROUNDS"); do
       [ $SECONDS -lt $deadline ] || { echo "the guard's index never saw the $N Backups of $ns" >&2; exit 1; }
       sleep 0.2
     done
-    if [ "$kind" = with ]; then webhooks on; fi
+    if [ "$kind" != without ]; then webhooks on; fi
+    # After the webhooks are on: the probe that waits for them counts the guard's own metric,
+    # which mode off does not record.
+    if [ "$kind" = off ]; then set_mode off; fi
     sleep 2   # the two cores settle
     snap before
     secs=$("$E2E_PY" "$WORK/api.py" cascade "$ns" 1800)
@@ -284,6 +296,14 @@ for round in $(seq 1 "$ROUNDS"); do
       [ "$calls" = 0 ] || { echo "round $round without: the guard reviewed $calls Backup DELETEs" >&2; exit 1; }
       without_times+=("$secs")
       log "round $round without: ${secs}s for $N backups (creation ${created}s)"
+      continue
+    fi
+    if [ "$kind" = off ]; then
+      set_mode neuter
+      called=$(delta api "${API_HIST[0]}_count" "${API_HIST[@]:1}")
+      [ "${called%.*}" -ge "$N" ] || { echo "round $round off: the API server called the webhooks $called times, not $N" >&2; exit 1; }
+      off_times+=("$secs")
+      log "round $round off: ${secs}s for $N backups (creation ${created}s); webhook calls seen by the API server $called, $(mean_ms api "${API_HIST[@]}") ms mean"
       continue
     fi
     neutered=$(delta guard "${DELETES[@]}" 'decision="neutered"')
@@ -312,6 +332,8 @@ else
     echo "BENCH_MISS ns_cascade_ratio $ratio > $TARGET"
   fi
 fi
+off_s=$(mean "${off_times[@]}")
+echo "BENCH_INFO ns_cascade_ratio_off $(awk -v a="$off_s" -v b="$without_s" 'BEGIN { printf "%.3f", a / b }') ratio (mode off ÷ without: the API server calling a webhook that only answers allow; ${off_s}s, rounds: ${off_times[*]})"
 echo "BENCH_INFO ns_cascade_with_s $with_s s (neuter, $N backups; rounds: ${with_times[*]})"
 echo "BENCH_INFO ns_cascade_without_s $without_s s (webhook configurations removed, $N backups; rounds: ${without_times[*]})"
 echo "BENCH_INFO ns_cascade_webhook_calls ${calls_seen[*]} (Backup DELETEs the guard reviewed per with-round, for $N backups; Event POSTs $events, $refused refused)"

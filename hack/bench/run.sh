@@ -12,7 +12,7 @@ SMOKE=${BENCH_SMOKE:-}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bg-bench.XXXXXX")
 PIDS=()
 # Set by start_server (printf -v).
-ADDR_real='' ADDR_big='' PID_big=''
+ADDR_real='' ADDR_null='' ADDR_big='' PID_big=''
 
 cleanup() {
   local pid
@@ -110,6 +110,10 @@ log "500 connections at 10000 reviews/s: $out"
 [ "$(field "$out" errors)" = 0 ] || { echo "errors at 500 connections: $out" >&2; exit 1; }
 figure p99_ms_500_conns "$(field "$out" p99_ms)" ms '<=' 5
 echo "BENCH_INFO p50_ms_500_conns $(field "$out" p50_ms) ms"
+# The same load on the null webhook: the tail that the machine and the load generator alone give.
+out=$(load --addr "$ADDR_null" --connections 500 --rate 10000 --seconds "$P99_SECONDS" --warmup "$WARMUP")
+log "null webhook, 500 connections at 10000 reviews/s: $out"
+echo "BENCH_INFO p99_ms_500_conns_null $(field "$out" p99_ms) ms (p50 $(field "$out" p50_ms) ms; the null webhook under the same load)"
 out=$(load --addr "$ADDR_real" --connections 500 --seconds "$SECONDS_PER" --warmup "$WARMUP")
 log "500 connections closed-loop (saturated): $out"
 echo "BENCH_INFO p99_ms_500_conns_saturated $(field "$out" p99_ms) ms at $(field "$out" rps) reviews/s"

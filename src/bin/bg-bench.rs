@@ -367,13 +367,19 @@ async fn drive(
     let mut tally = Tally::default();
     let start = Instant::now();
     for k in 0usize.. {
-        // At a fixed rate, latency runs from the scheduled send, so a slow answer is not hidden
-        // by the request it delayed (no coordinated omission).
+        // At a fixed rate, a request sent late because the previous answer came late is timed
+        // from when it was due, so a slow answer is not hidden by the request it delayed (no
+        // coordinated omission). One that waited for its time is timed from when the timer woke
+        // it: tokio's timer ticks in milliseconds, and its lateness is not the server's.
         let scheduled = match w.interval {
             Some(iv) => {
                 let at = start + iv.mul_f64(k as f64 + nth as f64 / of as f64);
-                tokio::time::sleep_until(at).await;
-                at
+                if Instant::now() < at {
+                    tokio::time::sleep_until(at).await;
+                    Instant::now()
+                } else {
+                    at
+                }
             }
             None => Instant::now(),
         };
