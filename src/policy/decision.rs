@@ -42,6 +42,25 @@ pub enum Reason {
     ApprovalRefused,
 }
 
+impl Reason {
+    /// The name in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BackupDelete => "backup_delete",
+            Reason::NamespaceDelete => "namespace_delete",
+            Reason::CrdDelete => "crd_delete",
+            Reason::DeleteRequestCreate => "delete_request_create",
+            Reason::TtlShortened => "ttl_shortened",
+            Reason::ExpirationMovedEarlier => "expiration_moved_earlier",
+            Reason::StorageLocationDelete => "storage_location_delete",
+            Reason::SnapshotDelete => "snapshot_delete",
+            Reason::StampWritten => "stamp_written",
+            Reason::HoldReleased => "hold_released",
+            Reason::ApprovalRefused => "approval_refused",
+        }
+    }
+}
+
 /// The label a decision carries in `backup_guard_admission_requests_total{decision}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
