@@ -96,6 +96,15 @@ fn sigterm_turns_unready_keeps_serving_through_the_delay_then_exits_cleanly() {
     );
     let ready = get(metrics, "/readyz").expect("readyz answers");
     assert!(ready.contains("shutting down=false"), "{ready}");
+    // The log is buffered, but a running process writes it out within 200 ms.
+    wait_for(
+        || {
+            std::fs::read_to_string(dir.path().join("stderr"))
+                .is_ok_and(|l| l.contains("backup-guard webhook serving"))
+        },
+        2,
+        "the start-up line in the log while serving",
+    );
     signal(&child, "-TERM");
     wait_for(
         || get(metrics, "/readyz").is_some_and(|r| r.contains("shutting down=true")),
