@@ -20,11 +20,11 @@ while read -r tag name value unit rest; do
       echo "BENCH $name $value $unit"
       if [ "$value" -gt 2 ]; then echo "BENCH_MISS $name $value > 2"; fi ;;
     "BENCH cleanup_10k_backups_s")
-      echo "BENCH $name $value $unit"
       if [ "$BACKUPS" != 10000 ]; then
-        echo "BENCH_INFO $name scaled: $BACKUPS backups, not 10000"
-      elif awk -v v="$value" 'BEGIN{exit !(v > 300)}'; then
-        echo "BENCH_MISS $name $value > 300"
+        echo "BENCH_INFO $name $value $unit (scaled: $BACKUPS backups, not 10000; not the figure)"
+      else
+        echo "BENCH $name $value $unit"
+        if awk -v v="$value" 'BEGIN{exit !(v > 300)}'; then echo "BENCH_MISS $name $value > 300"; fi
       fi ;;
     *) echo "$tag $name $value $unit $rest" ;;
   esac
