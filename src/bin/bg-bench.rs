@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -27,7 +26,7 @@ use backup_guard::logging::{init_tracing, LogFormat};
 use backup_guard::metrics::Metrics;
 use backup_guard::policy::request::Resource;
 use backup_guard::policy::Policy;
-use backup_guard::server::routes::{webhook_router, DEADLINE, MAX_BODY};
+use backup_guard::server::routes::{webhook_router, with_limits};
 use backup_guard::server::Shared;
 use backup_guard::tls;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,7 +35,6 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use tower_http::timeout::TimeoutLayer;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const KEY: &[u8] = b"bench-signing-key-0123456789abcdef";
@@ -200,14 +198,11 @@ fn seed(index: &mut Index, objects: &Path, n: usize) -> anyhow::Result<()> {
 }
 
 fn null_router() -> Router {
-    Router::new()
-        .route("/validate", post(allow))
-        .route("/mutate", post(allow))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            DEADLINE,
-        ))
+    with_limits(
+        Router::new()
+            .route("/validate", post(allow))
+            .route("/mutate", post(allow)),
+    )
 }
 
 async fn allow(_body: Bytes) -> Response {

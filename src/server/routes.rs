@@ -24,15 +24,22 @@ pub const DEADLINE: Duration = Duration::from_secs(3);
 
 /// The webhook router.
 pub fn webhook_router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
+    with_limits(
+        Router::new()
+            .route("/validate", post(validate))
+            .route("/mutate", post(mutate)),
+    )
+    .with_state(shared)
+}
+
+/// The body limit and the deadline every webhook route has (the bench's null webhook too).
+pub fn with_limits<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             DEADLINE,
         ))
-        .with_state(shared)
 }
 
 /// The metrics and probes router.
