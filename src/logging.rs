@@ -58,7 +58,6 @@ pub fn flush() {
 
 /// Flushes the log every [`FLUSH_EVERY`] while held, and once more when dropped.
 pub struct LogGuard {
-    out: BufferedStderr,
     stop: Option<mpsc::Sender<()>>,
     flusher: Option<JoinHandle<()>>,
 }
@@ -69,7 +68,7 @@ impl Drop for LogGuard {
         if let Some(flusher) = self.flusher.take() {
             let _ = flusher.join();
         }
-        self.out.flush();
+        flush();
     }
 }
 
@@ -100,9 +99,9 @@ pub fn init_tracing(format: LogFormat) -> LogGuard {
         LogFormat::Json => builder.json().with_current_span(true).init(),
         LogFormat::Text => builder.init(),
     }
-    let _ = INSTALLED.set(out.clone());
+    // `init` above panics if a subscriber is already set, so this is the first and only buffer.
+    let _ = INSTALLED.set(out);
     LogGuard {
-        out,
         stop: Some(stop),
         flusher,
     }
