@@ -5,8 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use thiserror::Error;
+
+#[path = "request_lenient.rs"]
+mod lenient;
 
 /// Why an AdmissionReview body could not be read.
 #[derive(Debug, Error)]
@@ -138,7 +141,7 @@ impl Resource {
 #[serde(default)]
 pub struct User {
     pub username: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub groups: Vec<String>,
 }
 
@@ -146,19 +149,19 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Meta {
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub name: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub namespace: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub uid: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub labels: BTreeMap<String, String>,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub annotations: BTreeMap<String, String>,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub finalizers: Vec<String>,
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub deletion_timestamp: Option<String>,
 }
 
@@ -167,19 +170,19 @@ pub struct Meta {
 #[serde(default, rename_all = "camelCase")]
 pub struct Spec {
     /// Backup: how long Velero keeps it (Go duration).
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub ttl: Option<String>,
     /// Backup: its BackupStorageLocation.
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub storage_location: Option<String>,
     /// DeleteBackupRequest / Restore: the backup it is about.
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub backup_name: Option<String>,
     /// VolumeSnapshotContent: `Delete` or `Retain`.
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub deletion_policy: Option<String>,
     /// VolumeSnapshotContent: the VolumeSnapshot it belongs to.
-    #[serde(deserialize_with = "lenient")]
+    #[serde(deserialize_with = "lenient::typed")]
     pub volume_snapshot_ref: Option<SnapshotRef>,
 }
 
@@ -187,9 +190,9 @@ pub struct Spec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct SnapshotRef {
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub namespace: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub name: String,
 }
 
@@ -198,12 +201,12 @@ pub struct SnapshotRef {
 #[serde(default, rename_all = "camelCase")]
 pub struct Status {
     /// Backup: when Velero's TTL collector may delete it (RFC 3339).
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub expiration: Option<String>,
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub phase: Option<String>,
     /// VolumeSnapshot: the content it is bound to.
-    #[serde(deserialize_with = "lenient_str")]
+    #[serde(deserialize_with = "lenient::string")]
     pub bound_volume_snapshot_content_name: Option<String>,
 }
 
@@ -211,15 +214,15 @@ pub struct Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Object {
-    #[serde(rename = "apiVersion", deserialize_with = "null_default")]
+    #[serde(rename = "apiVersion", deserialize_with = "lenient::null_default")]
     pub api_version: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub kind: String,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub metadata: Meta,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub spec: Spec,
-    #[serde(deserialize_with = "null_default")]
+    #[serde(deserialize_with = "lenient::null_default")]
     pub status: Status,
 }
 
@@ -342,88 +345,6 @@ struct GroupVersionResource {
     #[serde(default)]
     group: String,
     resource: String,
-}
-
-/// `null` reads as the default (Kubernetes clients write both).
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// A field of the expected shape; any other JSON reads as absent, so an unrelated kind never
-/// fails decoding.
-fn lenient<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Maybe<T> {
-        Expected(T),
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Maybe::<T>::deserialize(d)? {
-        Maybe::Expected(v) => Some(v),
-        Maybe::Other(_) => None,
-    })
-}
-
-/// A string field; any other JSON reads as absent. `lenient` for strings, without buffering the
-/// value first (this runs for every string field of every request).
-fn lenient_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Option<String>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> Result<Self::Value, A::Error> {
-            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> Result<Self::Value, A::Error> {
-            while a
-                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                .is_some()
-            {}
-            Ok(None)
-        }
-    }
-    d.deserialize_any(Visitor)
 }
 
 #[cfg(test)]
