@@ -12,7 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::writer::{MakeWriter, MutexGuardWriter};
+
+mod json;
+pub use json::JsonLines;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Default)]
@@ -96,7 +100,10 @@ pub fn init_tracing(format: LogFormat) -> LogGuard {
         .with_env_filter(filter)
         .with_writer(out.clone());
     match format {
-        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Json => builder
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .init(),
         LogFormat::Text => builder.init(),
     }
     // `init` above panics if a subscriber is already set, so this is the first and only buffer.
