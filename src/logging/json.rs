@@ -165,6 +165,10 @@ struct Escaped<'a, 'w>(&'a mut Writer<'w>);
 
 impl fmt::Write for Escaped<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Most strings need no escape: one pass that the compiler vectorises, one append.
+        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return self.0.write_str(s);
+        }
         let mut run = 0;
         for (i, b) in s.bytes().enumerate() {
             let escape = match b {

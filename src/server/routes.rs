@@ -133,9 +133,19 @@ fn record(s: &Shared, webhook: Webhook, a: &crate::webhook::Answered) {
     }
     if d.outcome != Outcome::Allowed {
         // The reason, not the full message: the message is in the response and the Event.
-        tracing::info!(uid = %req.uid, operation = req.operation.as_str(), resource = req.resource.as_str(),
-            namespace = %req.namespace, name = %req.name, decision = d.outcome.as_str(),
-            reason = d.reason.map_or("", crate::policy::Reason::as_str), user = %req.user.username, dry_run = req.dry_run, "guarded request");
+        // Plain `&str` fields: a `%` field goes through `fmt` for every line.
+        tracing::info!(
+            uid = req.uid.as_str(),
+            operation = req.operation.as_str(),
+            resource = req.resource.as_str(),
+            namespace = req.namespace.as_str(),
+            name = req.name.as_str(),
+            decision = d.outcome.as_str(),
+            reason = d.reason.map_or("", crate::policy::Reason::as_str),
+            user = req.user.username.as_str(),
+            dry_run = req.dry_run,
+            "guarded request"
+        );
     }
     let worth_an_event = matches!(
         d.outcome,
