@@ -14,7 +14,32 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &Path, delay: u64) -> (Child, u16, u16) {
+/// The webhook process, killed if a failed assertion leaves it running.
+struct Webhook(Child);
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Webhook {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Webhook {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn start(dir: &Path, delay: u64) -> (Webhook, u16, u16) {
     let bin = env!("CARGO_BIN_EXE_backup-guard");
     let ok = Command::new(bin)
         .args(["certs", "--out"])
@@ -49,7 +74,7 @@ fn start(dir: &Path, delay: u64) -> (Child, u16, u16) {
         .stderr(std::fs::File::create(dir.join("stderr")).expect("log file"))
         .spawn()
         .expect("webhook starts");
-    (child, port, metrics)
+    (Webhook(child), port, metrics)
 }
 
 fn get(port: u16, path: &str) -> Option<String> {
