@@ -85,16 +85,30 @@ start_server real --mode real
 start_server null --mode null
 
 # --- tls_throughput_ratio / tls_reviews_per_s: alternating rounds, 64 keep-alive connections -
+# Beside the rounds' throughput, the CPU each side spent per review (server: /proc/<pid>/stat;
+# load generator: bash's `time`; both over the whole round, warm-up included, divided by the
+# reviews of the round at its measured rate): what the two cores allow, steadier than the
+# wall clock on a shared machine.
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 real_total=0 null_total=0
+declare -A cpu_server=([real]=0 [null]=0) cpu_client=([real]=0 [null]=0)
 for round in $(seq 1 "$ROUNDS"); do
   for which in null real; do
-    addr_var="ADDR_$which"
-    out=$(load --addr "${!addr_var}" --connections 64 --seconds "$SECONDS_PER" --warmup "$WARMUP")
+    addr_var="ADDR_$which" pid_var="PID_$which"
+    before=$(cpu_ticks "${!pid_var}")
+    TIMEFORMAT='%U %S'
+    { time out=$(load --addr "${!addr_var}" --connections 64 --seconds "$SECONDS_PER" --warmup "$WARMUP"); } 2>"$WORK/time"
+    after=$(cpu_ticks "${!pid_var}")
     log "round $round $which: $out"
     [ "$(field "$out" errors)" = 0 ] || { echo "errors against the $which webhook: $out" >&2; exit 1; }
     rps=$(field "$out" rps)
     if [ "$which" = real ]; then real_total=$(awk -v a="$real_total" -v b="$rps" 'BEGIN{print a+b}')
     else null_total=$(awk -v a="$null_total" -v b="$rps" 'BEGIN{print a+b}'); fi
+    reviews=$(awk -v r="$rps" -v s="$SECONDS_PER" -v w="$WARMUP" 'BEGIN{print r * (s + w)}')
+    cpu_server[$which]=$(awk -v t="${cpu_server[$which]}" -v a="$before" -v b="$after" -v hz="$TICK" -v n="$reviews" \
+      'BEGIN{print t + (b - a) / hz * 1e6 / n}')
+    cpu_client[$which]=$(awk -v t="${cpu_client[$which]}" -v n="$reviews" '{print t + ($1 + $2) * 1e6 / n}' "$WORK/time")
   done
 done
 real_rps=$(awk -v t="$real_total" -v n="$ROUNDS" 'BEGIN{printf "%.0f", t/n}')
@@ -103,6 +117,10 @@ ratio=$(awk -v r="$real_rps" -v n="$null_rps" 'BEGIN{printf "%.3f", r/n}')
 figure tls_throughput_ratio "$ratio" ratio '>=' 0.70
 figure tls_reviews_per_s "$real_rps" reviews/s '>=' 20000
 echo "BENCH_INFO null_reviews_per_s $null_rps reviews/s"
+us() { awk -v t="$1" -v n="$ROUNDS" 'BEGIN{printf "%.1f", t/n}'; }
+echo "BENCH_INFO tls_cpu_us_per_review real $(us "${cpu_server[real]}") + $(us "${cpu_client[real]}"), null $(us "${cpu_server[null]}") + $(us "${cpu_client[null]}") µs (server + load generator, user + system)"
+echo "BENCH_INFO tls_cpu_ratio $(awk -v rs="${cpu_server[real]}" -v rc="${cpu_client[real]}" -v ns="${cpu_server[null]}" -v nc="${cpu_client[null]}" \
+  'BEGIN{printf "%.3f", (ns + nc) / (rs + rc)}') ratio (null ÷ real CPU per review, server + load generator: the ratio the two cores allow)"
 
 # --- p99_ms_500_conns: 500 connections at a fixed offered rate (half the throughput target) --
 out=$(load --addr "$ADDR_real" --connections 500 --rate 10000 --seconds "$P99_SECONDS" --warmup "$WARMUP")
