@@ -89,7 +89,7 @@ start_server null --mode null
 # load generator: bash's `time`; both over the whole round, warm-up included, divided by the
 # reviews of the round at its measured rate): what the two cores allow, steadier than the
 # wall clock on a shared machine.
-TICK=$(getconf CLK_TCK)
+TICK=$(getconf CLK_TCK) TIMEFORMAT='%U %S'
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 real_total=0 null_total=0
 declare -A cpu_server=([real]=0 [null]=0) cpu_client=([real]=0 [null]=0)
@@ -97,7 +97,6 @@ for round in $(seq 1 "$ROUNDS"); do
   for which in null real; do
     addr_var="ADDR_$which" pid_var="PID_$which"
     before=$(cpu_ticks "${!pid_var}")
-    TIMEFORMAT='%U %S'
     { time out=$(load --addr "${!addr_var}" --connections 64 --seconds "$SECONDS_PER" --warmup "$WARMUP"); } 2>"$WORK/time"
     after=$(cpu_ticks "${!pid_var}")
     log "round $round $which: $out"

@@ -36,10 +36,6 @@ use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-/// The guard's allocator (src/main.rs), so the servers measured are the guard's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const KEY: &[u8] = b"bench-signing-key-0123456789abcdef";
 /// What the null webhook answers to everything.
