@@ -10,7 +10,6 @@ use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
@@ -29,7 +28,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         w.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut w)?;
+        let now = rfc3339_micros(jiff::Timestamp::now());
+        w.write_str(std::str::from_utf8(&now).map_err(|_| fmt::Error)?)?;
         w.write_str("\",\"level\":\"")?;
         w.write_str(meta.level().as_str())?;
         w.write_str("\",\"fields\":{")?;
@@ -63,6 +63,31 @@ where
         }
         w.write_str("}\n")
     }
+}
+
+/// `2026-11-24T02:32:10.798675Z`: UTC, microseconds, as tracing-subscriber's `SystemTime` writes
+/// it. Its `fmt` of seven padded numbers was a quarter of the line's cost; here jiff does the
+/// calendar and the digits go straight into a fixed buffer.
+fn rfc3339_micros(at: jiff::Timestamp) -> [u8; 27] {
+    let t = jiff::tz::Offset::UTC.to_datetime(at);
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let fields = [
+        (0, 4, i64::from(t.year())),
+        (5, 2, i64::from(t.month())),
+        (8, 2, i64::from(t.day())),
+        (11, 2, i64::from(t.hour())),
+        (14, 2, i64::from(t.minute())),
+        (17, 2, i64::from(t.second())),
+        (20, 6, i64::from(t.subsec_nanosecond() / 1000)),
+    ];
+    for (at, width, value) in fields {
+        let mut v = value.unsigned_abs();
+        for d in b[at..at + width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    b
 }
 
 /// `{<the span's fields>,"name":"…"}`: its fields are kept as JSON text by [`JsonFields`].

@@ -102,3 +102,20 @@ fn keys_come_in_the_order_collectors_see_from_tracing_subscriber() {
     assert!(at("target") < at("span"), "{line}");
     assert!(at("span") < at("spans"), "{line}");
 }
+
+#[test]
+fn timestamps_are_utc_with_microseconds() {
+    // Instants worked out independently (Python's datetime), incl. leap days and the last second
+    // jiff can hold.
+    for (second, micros, text) in [
+        (0, 0, "1970-01-01T00:00:00.000000Z"),
+        (951_782_400, 1, "2000-02-29T00:00:00.000001Z"),
+        (1_709_251_199, 500_000, "2024-02-29T23:59:59.500000Z"),
+        (1_795_467_600, 798_675, "2026-11-23T21:00:00.798675Z"),
+        (253_402_207_200, 999_999, "9999-12-30T22:00:00.999999Z"),
+    ] {
+        let at = jiff::Timestamp::new(second, micros * 1000).expect("in range");
+        let ours = super::rfc3339_micros(at);
+        assert_eq!(std::str::from_utf8(&ours), Ok(text), "{second}.{micros:06}");
+    }
+}

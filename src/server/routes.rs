@@ -9,13 +9,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
 use super::events::Notice;
 use super::state::{now, Shared};
 use crate::policy::{Context, Outcome, Request};
-use crate::webhook::review::{decide, invalid, Webhook};
+use crate::webhook::review::{decide, invalid, ReviewOut, Webhook};
 
 /// Largest AdmissionReview accepted: an object and its old copy, each up to etcd's 1.5 MiB.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -84,7 +84,7 @@ fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Res
                 .admission_requests
                 .with_label_values(&[webhook.as_str(), "UNKNOWN", "other", "error"])
                 .inc();
-            return (StatusCode::BAD_REQUEST, Json(invalid(&e))).into_response();
+            return (StatusCode::BAD_REQUEST, json(&invalid(&e))).into_response();
         }
     };
     let policy = s.policy.load();
@@ -108,7 +108,22 @@ fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Res
         .admission_duration
         .with_label_values(&[webhook.as_str()])
         .observe(started.elapsed().as_secs_f64());
-    Json(answered.review).into_response()
+    json(&answered.review)
+}
+
+/// The review as JSON. axum's `Json` starts from 128 bytes and grows three times for a denial;
+/// this buffer holds one. Encoding a review cannot fail; if it ever does, the answer is a 500,
+/// which the API server treats by the webhook's failurePolicy (Fail).
+fn json(review: &ReviewOut) -> Response {
+    let mut body = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut body, review) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("backup-guard: cannot encode the review: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 fn record(s: &Shared, webhook: Webhook, a: &crate::webhook::Answered) {
