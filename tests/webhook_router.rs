@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request as HttpRequest, StatusCode};
 use backup_guard::metrics::Metrics;
 use backup_guard::policy::Policy;
-use backup_guard::server::routes::{metrics_router, webhook_router, MAX_BODY};
+use backup_guard::server::routes::{metrics_router, webhook_router, DEADLINE, MAX_BODY};
 use backup_guard::server::Shared;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -194,4 +194,33 @@ async fn readyz_waits_for_index_and_policy() {
         .await
         .expect("answers");
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// A client that sends its headers and never the body (a stalled or slowloris connection) is cut
+/// off at the deadline with 408, inside the API server's timeoutSeconds, and nothing is decided.
+/// Tokio's clock is paused: it jumps to the deadline once nothing else can run.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_arrives_is_cut_off_at_the_deadline() {
+    let s = shared();
+    let never = futures::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let started = tokio::time::Instant::now();
+    let request = HttpRequest::post("/validate")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(never))
+        .expect("request builds");
+    // Without a deadline the call would wait forever: fail instead of hanging.
+    let (status, _) = tokio::time::timeout(DEADLINE * 2, call(&s, request))
+        .await
+        .expect("answered before twice the deadline");
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        waited >= DEADLINE && waited < DEADLINE + std::time::Duration::from_millis(50),
+        "answered after {waited:?}"
+    );
+    let metrics = s.metrics.render();
+    assert!(
+        !metrics.contains("backup_guard_admission_requests_total{"),
+        "a request that never arrived was counted:\n{metrics}"
+    );
 }
