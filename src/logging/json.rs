@@ -26,15 +26,18 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        // The line is built in a String of our own and handed over in one write: every piece
+        // goes through `Writer`'s `dyn fmt::Write` otherwise, seven calls per field.
+        let mut line = String::with_capacity(512);
         let meta = event.metadata();
-        w.write_str("{\"timestamp\":\"")?;
+        line.push_str("{\"timestamp\":\"");
         let now = rfc3339_micros(jiff::Timestamp::now());
-        w.write_str(std::str::from_utf8(&now).map_err(|_| fmt::Error)?)?;
-        w.write_str("\",\"level\":\"")?;
-        w.write_str(meta.level().as_str())?;
-        w.write_str("\",\"fields\":{")?;
+        line.push_str(std::str::from_utf8(&now).map_err(|_| fmt::Error)?);
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"fields\":{");
         let mut fields = Fields {
-            w: &mut w,
+            w: &mut line,
             first: true,
             log_target: None,
             result: Ok(()),
@@ -43,25 +46,26 @@ where
         fields.result?;
         // An event from the `log` crate carries its real target as a field.
         let target = fields.log_target.take();
-        w.write_str("},\"target\":")?;
-        string(&mut w, target.as_deref().unwrap_or(meta.target()))?;
+        line.push_str("},\"target\":");
+        string(&mut line, target.as_deref().unwrap_or(meta.target()))?;
         let current = event
             .parent()
             .and_then(|id| ctx.span(id))
             .or_else(|| ctx.lookup_current());
         if let Some(span) = current {
-            w.write_str(",\"span\":")?;
-            span_object(&mut w, &span)?;
-            w.write_str(",\"spans\":[")?;
+            line.push_str(",\"span\":");
+            span_object(&mut line, &span)?;
+            line.push_str(",\"spans\":[");
             for (i, s) in span.scope().from_root().enumerate() {
                 if i > 0 {
-                    w.write_char(',')?;
+                    line.push(',');
                 }
-                span_object(&mut w, &s)?;
+                span_object(&mut line, &s)?;
             }
-            w.write_char(']')?;
+            line.push(']');
         }
-        w.write_str("}\n")
+        line.push_str("}\n");
+        w.write_str(&line)
     }
 }
 
@@ -91,7 +95,7 @@ fn rfc3339_micros(at: jiff::Timestamp) -> [u8; 27] {
 }
 
 /// `{<the span's fields>,"name":"…"}`: its fields are kept as JSON text by [`JsonFields`].
-fn span_object<S>(w: &mut Writer<'_>, span: &SpanRef<'_, S>) -> fmt::Result
+fn span_object<S>(w: &mut String, span: &SpanRef<'_, S>) -> fmt::Result
 where
     S: for<'a> LookupSpan<'a>,
 {
@@ -115,14 +119,14 @@ where
 }
 
 /// An event's fields as `"name":value` pairs.
-struct Fields<'a, 'w> {
-    w: &'a mut Writer<'w>,
+struct Fields<'a> {
+    w: &'a mut String,
     first: bool,
     log_target: Option<String>,
     result: fmt::Result,
 }
 
-impl Fields<'_, '_> {
+impl Fields<'_> {
     fn key(&mut self, field: &Field) -> fmt::Result {
         if !std::mem::take(&mut self.first) {
             self.w.write_char(',')?;
@@ -131,14 +135,14 @@ impl Fields<'_, '_> {
         self.w.write_char(':')
     }
 
-    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         if self.result.is_ok() {
             self.result = self.key(field).and_then(|()| value(self.w));
         }
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "log.target" {
             self.log_target = Some(value.to_owned());
@@ -147,7 +151,10 @@ impl Visit for Fields<'_, '_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, |w| write!(w, "{value}"));
+        self.entry(field, |w| {
+            w.push_str(if value { "true" } else { "false" });
+            Ok(())
+        });
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -179,16 +186,16 @@ impl Visit for Fields<'_, '_> {
 }
 
 /// A JSON string.
-fn string(w: &mut Writer<'_>, s: &str) -> fmt::Result {
+fn string(w: &mut String, s: &str) -> fmt::Result {
     w.write_char('"')?;
     Escaped(w).write_str(s)?;
     w.write_char('"')
 }
 
 /// Writes what it is given as the inside of a JSON string (RFC 8259 §7).
-struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+struct Escaped<'a>(&'a mut String);
 
-impl fmt::Write for Escaped<'_, '_> {
+impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         // Most strings need no escape: one pass that the compiler vectorises, one append.
         if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
