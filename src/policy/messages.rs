@@ -1,5 +1,7 @@
 //! The words people read: denial messages that say what is protected, why, and what to run.
 
+use std::fmt::{self, Write as _};
+
 use super::config::Policy;
 use super::request::{Request, Resource};
 use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD};
@@ -7,23 +9,32 @@ use crate::index::Protected;
 
 /// Kubernetes shows warnings up to 120 characters well.
 pub fn clip(mut text: String) -> String {
-    if text.chars().count() > 119 {
+    // A text of at most 119 bytes has at most 119 characters: most warnings need no count.
+    if text.len() > 119 && text.chars().count() > 119 {
         text = text.chars().take(118).collect::<String>() + "…";
     }
     text
 }
 
-fn target(req: &Request) -> String {
-    if req.namespace.is_empty() {
-        format!("{} {}", req.resource.kubectl_name(), req.name)
-    } else {
-        format!(
-            "{} {}/{}",
-            req.resource.kubectl_name(),
-            req.namespace,
-            req.name
-        )
+/// `backup velero/x` (`namespace velero` for a cluster-scoped object): written into the message
+/// that holds it rather than allocated on its own, as are the other pieces below.
+struct Target<'a>(&'a Request);
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let req = self.0;
+        f.write_str(req.resource.kubectl_name())?;
+        f.write_char(' ')?;
+        if !req.namespace.is_empty() {
+            f.write_str(&req.namespace)?;
+            f.write_char('/')?;
+        }
+        f.write_str(&req.name)
     }
+}
+
+fn target(req: &Request) -> Target<'_> {
+    Target(req)
 }
 
 /// The short warning: `backup-guard: backup velero/x: <why>`.
@@ -31,57 +42,92 @@ pub fn short(req: &Request, why: &str) -> String {
     clip(format!("backup-guard: {}: {why}", target(req)))
 }
 
-fn ns_flag(ns: &str) -> String {
-    if ns.is_empty() {
-        String::new()
-    } else {
-        format!(" -n {ns}")
+/// ` -n <namespace>`, or nothing for a cluster-scoped object.
+struct NsFlag<'a>(&'a str);
+
+impl fmt::Display for NsFlag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str(" -n ")?;
+        f.write_str(self.0)
     }
 }
 
 /// The commands that sanction deleting one object.
-pub fn how_to_sanction(kind: Resource, ns: &str, name: &str, policy: &Policy) -> String {
-    let kind_name = kind.kubectl_name();
-    let n = ns_flag(ns);
-    let mut text = format!(
-        "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
-    );
-    if kind == Resource::Backup {
-        text +=
-            &format!(" (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)");
+pub fn how_to_sanction<'a>(
+    kind: Resource,
+    ns: &'a str,
+    name: &'a str,
+    policy: &Policy,
+) -> impl fmt::Display + 'a {
+    HowToSanction {
+        kind,
+        ns: NsFlag(ns),
+        name,
+        approval: policy.approval.required,
     }
-    if policy.approval.required {
-        text += &format!(
-            "; then a second person among the approvers runs `kubectl annotate {kind_name} {name}{n} {DELETE_APPROVAL}='<note>'`"
-        );
+}
+
+struct HowToSanction<'a> {
+    kind: Resource,
+    ns: NsFlag<'a>,
+    name: &'a str,
+    approval: bool,
+}
+
+impl fmt::Display for HowToSanction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind_name, name, n) = (self.kind.kubectl_name(), self.name, &self.ns);
+        write!(
+            f,
+            "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
+        )?;
+        if self.kind == Resource::Backup {
+            write!(
+                f,
+                " (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)"
+            )?;
+        }
+        if self.approval {
+            write!(
+                f,
+                "; then a second person among the approvers runs `kubectl annotate {kind_name} {name}{n} {DELETE_APPROVAL}='<note>'`"
+            )?;
+        }
+        f.write_str(if self.kind == Resource::Backup {
+            ". backup-guard's controller then deletes its files and snapshots and the Backup itself."
+        } else {
+            ", then delete it again."
+        })
     }
-    if kind == Resource::Backup {
-        text += ". backup-guard's controller then deletes its files and snapshots and the Backup itself.";
-    } else {
-        text += ", then delete it again.";
-    }
-    text
 }
 
 /// A protected object (Backup) that someone tried to delete.
 pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> String {
-    let head = format!(
-        "backup-guard: {} is protected: {}; deleting it would remove the cluster's record of a backup",
+    let mut text = format!(
+        "backup-guard: {} is protected: {}; deleting it would remove the cluster's record of a backup. ",
         target(req),
         why.explain()
     );
-    if why == Unsanctioned::Held {
-        return format!(
-            "{head}. A hold manager must first release the hold: `kubectl label {} {}{} {HOLD}-`.",
+    // Writing into a String cannot fail.
+    let _ = if why == Unsanctioned::Held {
+        write!(
+            text,
+            "A hold manager must first release the hold: `kubectl label {} {}{} {HOLD}-`.",
             req.resource.kubectl_name(),
             req.name,
-            ns_flag(&req.namespace)
-        );
-    }
-    format!(
-        "{head}. {}",
-        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
-    )
+            NsFlag(&req.namespace)
+        )
+    } else {
+        write!(
+            text,
+            "{}",
+            how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+        )
+    };
+    text
 }
 
 /// A namespace holding protected backups.
