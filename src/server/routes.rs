@@ -113,7 +113,7 @@ fn handle(s: &Shared, webhook: Webhook, headers: &HeaderMap, body: &[u8]) -> Res
 
 /// The review as JSON. axum's `Json` starts from 128 bytes and grows three times for a denial;
 /// this buffer holds one. Encoding a review cannot fail; if it ever does, the answer is a 500,
-/// which the API server treats by the webhook's failurePolicy (Fail).
+/// which the API server treats by that webhook entry's failurePolicy (each entry has its own).
 fn json(review: &ReviewOut) -> Response {
     let mut body = Vec::with_capacity(1024);
     match serde_json::to_writer(&mut body, review) {
