@@ -70,13 +70,12 @@ pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
 /// `/metrics` for both.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let _log = init_tracing(args.log_format);
-    let key = signing_key(&args.signing_key)?;
     let serve_cfg = ServeConfig {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
         tls_dir: args.tls_dir.clone(),
         policy: configured_source(args)?,
-        signing_key: key.clone(),
+        signing_key: signing_key(&args.signing_key)?,
         shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
         drain_timeout: Duration::from_secs(20),
     };
@@ -85,16 +84,16 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let client = client(args.kubeconfig.as_ref()).await?;
         let metrics = Metrics::new();
-        // The webhook counts policy reloads; the controller's own watch records into a spare set.
-        let policy = policy_state(&client, args, key, Metrics::new())?;
+        // One policy source for both: the controller reads the webhook's policy and key.
+        let webhook = server::start(&client, serve_cfg, metrics.clone())?;
         let cleanup = tokio::spawn(controller::run(
             client.clone(),
-            policy,
-            metrics.clone(),
+            webhook.shared.clone(),
+            metrics,
             cfg,
             server::wait_for_signal(),
         ));
-        let served = server::serve_with_metrics(client, serve_cfg, metrics).await;
+        let served = webhook.serve().await;
         if served.is_err() {
             cleanup.abort();
         } else if tokio::time::timeout(Duration::from_secs(10), cleanup)

@@ -48,16 +48,22 @@ pub struct ServeConfig {
 
 /// Runs the webhook until SIGTERM/SIGINT (a second signal exits at once).
 pub async fn serve(client: Client, cfg: ServeConfig) -> anyhow::Result<()> {
-    serve_with_metrics(client, cfg, Metrics::new()).await
+    start(&client, cfg, Metrics::new())?.serve().await
 }
 
-/// [`serve`], recording into `metrics`: `backup-guard run` shares them with the controller, so
-/// one `/metrics` shows both.
-pub async fn serve_with_metrics(
-    client: Client,
+/// The webhook with its state live (certificate reload, watch feed, policy source, Events) but
+/// not yet listening: `backup-guard run` hands [`Started::shared`] to the controller, so both
+/// read one policy source and record into one set of metrics.
+pub struct Started {
+    /// The policy in force, the index, readiness and metrics, as the webhook's handlers see them.
+    pub shared: Arc<Shared>,
     cfg: ServeConfig,
-    metrics: Metrics,
-) -> anyhow::Result<()> {
+    tls: RustlsConfig,
+}
+
+/// Loads the serving certificate (refusing to start without a usable one) and starts everything
+/// the handlers read from. Needs a tokio runtime.
+pub fn start(client: &Client, cfg: ServeConfig, metrics: Metrics) -> anyhow::Result<Started> {
     let loaded = tls::load_dir(&cfg.tls_dir).with_context(|| {
         format!(
             "no usable serving certificate in {} (make one with `backup-guard certs`)",
@@ -66,7 +72,7 @@ pub async fn serve_with_metrics(
     })?;
     metrics.certificate_expiry.set(loaded.not_after as f64);
     let resolver = tls::Resolver::new(&loaded);
-    let tls_config = RustlsConfig::from_config(tls::server_config(resolver.clone())?);
+    let tls = RustlsConfig::from_config(tls::server_config(resolver.clone())?);
 
     let (tx, rx) = mpsc::channel(1024);
     let shared = Shared::new(
@@ -86,7 +92,7 @@ pub async fn serve_with_metrics(
     ));
     tokio::spawn(events::post_events(client.clone(), rx));
     tokio::spawn(feed::run(client.clone(), shared.clone()));
-    policy_source::start(&client, &shared, cfg.policy.clone())?;
+    policy_source::start(client, &shared, cfg.policy.clone())?;
     {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -97,30 +103,39 @@ pub async fn serve_with_metrics(
             }
         });
     }
+    Ok(Started { shared, cfg, tls })
+}
 
-    let handle = Handle::new();
-    let metrics_listener = tokio::net::TcpListener::bind(cfg.metrics_listen)
-        .await
-        .with_context(|| format!("cannot listen on {} for metrics", cfg.metrics_listen))?;
-    let metrics_app = routes::metrics_router(shared.clone());
-    let metrics_task =
-        tokio::spawn(async move { axum::serve(metrics_listener, metrics_app).await });
+impl Started {
+    /// Serves the admission endpoints and the metrics port until SIGTERM/SIGINT, then drains.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let Started { shared, cfg, tls } = self;
+        let handle = Handle::new();
+        let metrics_listener = tokio::net::TcpListener::bind(cfg.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for metrics", cfg.metrics_listen))?;
+        let metrics_app = routes::metrics_router(shared.clone());
+        let metrics_task =
+            tokio::spawn(async move { axum::serve(metrics_listener, metrics_app).await });
 
-    tokio::spawn(shutdown_on_signal(
-        shared.clone(),
-        handle.clone(),
-        cfg.shutdown_delay,
-        cfg.drain_timeout,
-    ));
-    tracing::info!(listen = %cfg.listen, metrics = %cfg.metrics_listen, "backup-guard webhook serving");
-    axum_server::bind_rustls(cfg.listen, tls_config)
-        .handle(handle)
-        .serve(routes::webhook_router(shared).into_make_service())
-        .await
-        .with_context(|| format!("cannot serve on {}", cfg.listen))?;
-    metrics_task.abort();
-    tracing::info!("drained; exiting");
-    Ok(())
+        tokio::spawn(shutdown_on_signal(
+            shared.clone(),
+            handle.clone(),
+            cfg.shutdown_delay,
+            cfg.drain_timeout,
+        ));
+        tracing::info!(listen = %cfg.listen, metrics = %cfg.metrics_listen, "backup-guard webhook serving");
+        // HTTP/1.1 only, as the API server speaks it, also to clients that skip ALPN (see tls).
+        axum_server::bind_rustls(cfg.listen, tls)
+            .http1_only()
+            .handle(handle)
+            .serve(routes::webhook_router(shared).into_make_service())
+            .await
+            .with_context(|| format!("cannot serve on {}", cfg.listen))?;
+        metrics_task.abort();
+        tracing::info!("drained; exiting");
+        Ok(())
+    }
 }
 
 async fn shutdown_on_signal(

@@ -127,13 +127,16 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-/// A rustls server configuration (TLS 1.2+, h2 and http/1.1) around the resolver.
+/// A rustls server configuration (TLS 1.2+, ALPN `http/1.1` only) around the resolver.
+///
+/// kube-apiserver pins its webhook clients to HTTP/1.1; offering h2 would only open the HTTP/2
+/// attack surface (rapid reset, CVE-2023-44487) to anyone who can reach the port.
 pub fn server_config(resolver: Arc<Resolver>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

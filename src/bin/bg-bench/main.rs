@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     axum_server::from_tcp_rustls(listener, config)?
+        .http1_only()
         .serve(router.into_make_service())
         .await?;
     Ok(())
