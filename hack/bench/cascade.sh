@@ -164,9 +164,10 @@ EOF
 unset KUBECONFIG
 export E2E_OWN_CLUSTER=1
 # The real Velero CRDs (and the snapshot CRDs beside them) when the shared fixtures are there.
-if [ -d /work/shared/fixtures/velero-crds ] && [ -d /work/shared/fixtures/snapshot-crds ]; then
-  export VELERO_CRDS_DIR=${VELERO_CRDS_DIR:-/work/shared/fixtures/velero-crds}
-  export SNAPSHOT_CRDS_DIR=${SNAPSHOT_CRDS_DIR:-/work/shared/fixtures/snapshot-crds}
+SHARED_FIXTURES=$ROOT/../shared/fixtures
+if [ -d "$SHARED_FIXTURES/velero-crds" ] && [ -d "$SHARED_FIXTURES/snapshot-crds" ]; then
+  export VELERO_CRDS_DIR=${VELERO_CRDS_DIR:-$SHARED_FIXTURES/velero-crds}
+  export SNAPSHOT_CRDS_DIR=${SNAPSHOT_CRDS_DIR:-$SHARED_FIXTURES/snapshot-crds}
 fi
 STAGE=cluster
 cluster_up "$WORK" >&2

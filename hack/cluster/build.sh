@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a real kube-apiserver + kube-controller-manager v1.20.2 from Debian's
-# source package with Go 1.15 (see /work/shared/docs/LOCAL-CLUSTER.md) and cache
+# source package with Go 1.15 (see ../shared/docs/LOCAL-CLUSTER.md) and cache
 # the binaries under ${BG_CACHE:-$HOME/.cache/backup-guard}/k8s-1.20.2/bin/.
 #
 # Idempotent: if the cached binaries exist (and etcd is installed) it does

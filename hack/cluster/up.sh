@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a real Kubernetes 1.20.2 control plane (etcd + kube-apiserver +
 # kube-controller-manager) on loopback, with token users, RBAC and the Velero /
-# CSI snapshot CRDs. See /work/shared/docs/LOCAL-CLUSTER.md.
+# CSI snapshot CRDs. See ../shared/docs/LOCAL-CLUSTER.md.
 #
 #   hack/cluster/up.sh [--no-crds] DIR   # then:  source DIR/env ; kubectl get ns
 #   hack/cluster/down.sh DIR

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The e2e suite's "kubelet" for the rendered chart (hack/e2e/lib.sh, chart mode).
+"""The e2e suite's "kubelet" for the rendered chart (hack/e2e/lib.sh), and its webhook
+configurations by URL for a guard outside the cluster.
 
 No kubelet, kube-proxy or endpoints controller runs on the local control
 plane, so the guard runs as a process in a network namespace and this script
@@ -24,6 +25,13 @@ does what those would have done with the rendered objects:
       mountPath replaced by its directory under ROOT) and ROOT/env (the
       container's env, fieldRefs resolved as for a pod <deployment>-e2e), both
       NUL-separated.
+
+  chart.py url RENDER URL CA_FILE OUT
+      The render's webhook configurations calling URL (+ each entry's path)
+      instead of the Service, with CA_FILE's certificate as caBundle, for a
+      guard running outside the cluster: OUT/webhooks.yaml and
+      OUT/webhook-configs as plan writes them. Every entry keeps the chart's
+      rules, selectors and failure policies.
 
 Needs python3-yaml. KUBECTL (default /usr/bin/kubectl) and KUBECONFIG from the
 environment.
@@ -131,14 +139,9 @@ def plan(render, out, guard_ip):
             if not ref or ref["name"] != svc["metadata"]["name"] or ref["namespace"] != ns:
                 die(f"webhook {h['name']} does not call Service {ns}/{svc['metadata']['name']}: {h['clientConfig']}")
 
-    os.makedirs(out, exist_ok=True)
+    write_webhooks(webhooks, out)
     with open(os.path.join(out, "objects.yaml"), "w") as f:
         yaml.safe_dump_all(objects, f, sort_keys=False)
-    with open(os.path.join(out, "webhooks.yaml"), "w") as f:
-        yaml.safe_dump_all(webhooks, f, sort_keys=False)
-    with open(os.path.join(out, "webhook-configs"), "w") as f:
-        for w in webhooks:
-            f.write(f"{w['kind'].lower()}/{w['metadata']['name']}\n")
     metrics = [v for k, v in by_name.items() if k != "https"]
     if "https" not in by_name:
         die("the Service has no port named https")
@@ -154,6 +157,35 @@ def plan(render, out, guard_ip):
     with open(os.path.join(out, "plan.env"), "w") as f:
         for k, v in facts.items():
             f.write(f"{k}='{v}'\n")
+
+
+def write_webhooks(webhooks, out):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "webhooks.yaml"), "w") as f:
+        yaml.safe_dump_all(webhooks, f, sort_keys=False)
+    with open(os.path.join(out, "webhook-configs"), "w") as f:
+        for w in webhooks:
+            f.write(f"{w['kind'].lower()}/{w['metadata']['name']}\n")
+
+
+def by_url(render, url, ca_file, out):
+    with open(ca_file, "rb") as f:
+        ca = base64.b64encode(f.read()).decode()
+    webhooks = [d for d in load(render) if d["kind"] in WEBHOOK_KINDS]
+    if not webhooks:
+        die("the render holds no webhook configurations (command: controller?)")
+    for w in webhooks:
+        # The caBundle is ours; nothing may inject the in-cluster CA over it.
+        annotations = w["metadata"].get("annotations") or {}
+        annotations.pop("cert-manager.io/inject-ca-from", None)
+        if not annotations:
+            w["metadata"].pop("annotations", None)
+        for h in w.get("webhooks", []):
+            ref = h["clientConfig"].get("service")
+            if not ref:
+                die(f"webhook {h['name']} does not call a Service: {h['clientConfig']}")
+            h["clientConfig"] = {"url": url.rstrip("/") + ref.get("path", "/"), "caBundle": ca}
+    write_webhooks(webhooks, out)
 
 
 def mount(render, root):
@@ -222,5 +254,7 @@ if __name__ == "__main__":
         plan(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "mount":
         mount(*sys.argv[2:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "url":
+        by_url(*sys.argv[2:])
     else:
-        die(__doc__.split("\n\n")[1])
+        die("usage:\n" + __doc__[__doc__.index("  chart.py plan"):].split("\nNeeds")[0])

@@ -9,9 +9,10 @@
 #          as a process with the Deployment's args and Secret volumes (hack/e2e/chart.py), under
 #          the chart ServiceAccount's token, in a network namespace the Service's Endpoints
 #          point at: the API server calls it through the Service, as in a cluster
-#          (/work/shared/docs/LOCAL-CLUSTER.md, "Webhooks by Service reference").
+#          (../shared/docs/LOCAL-CLUSTER.md, "Webhooks by Service reference").
 #   url    (default for a $KUBECONFIG cluster, e.g. kind) the guard runs on this machine with
-#          the admin kubeconfig; hack/e2e/webhooks.yaml registers it by URL.
+#          the admin kubeconfig; the chart's webhook configurations register it by URL
+#          (hack/e2e/chart.py url).
 # Environment: E2E_INSTALL=chart|url, E2E_CERTS=generate|provided (chart mode: the chart
 # generates the serving certificate, or `backup-guard certs` does and the chart gets it as
 # provided), E2E_CHART_COMMAND (default run), RUST_LOG, E2E_GUARD_HOST (url mode).
@@ -21,6 +22,8 @@ KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 E2E_PY=${BG_PYTHON:-/usr/bin/python3}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# shellcheck source=hack/cluster/netns.sh
+source "$E2E_ROOT/hack/cluster/netns.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -61,10 +64,9 @@ cluster_up() {
   "$E2E_ROOT/hack/cluster/build.sh"
   if [ "$mode" = chart ]; then
     # The guard in the network namespace reaches the API server on the host end of the veth.
-    netns_up "$dir"
-    # shellcheck disable=SC1091
-    source "$dir/netns.env"
-    BG_BIND_ADDRESS=$E2E_HOST_IP "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
+    netns_up "$dir" bge 10.213
+    log "network namespace $NETNS: host $NETNS_HOST_IP <-> guard $NETNS_GUARD_IP"
+    BG_BIND_ADDRESS=$NETNS_HOST_IP "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
   else
     "$E2E_ROOT/hack/cluster/up.sh" "$dir/cluster"
   fi
@@ -72,50 +74,6 @@ cluster_up() {
   source "$dir/cluster/env"
   export KUBECONFIG E2E_OWN_CLUSTER=1
   "$KUBECTL" apply -f "$E2E_ROOT/hack/e2e/rbac.yaml" >/dev/null
-}
-
-# netns_up DIR: a network namespace and a veth pair, 10.213.N.1 (host) <-> 10.213.N.2 (guard),
-# with an N no interface or namespace on this machine uses. Recorded in DIR/netns.env first,
-# so that teardown removes whatever part of it exists.
-netns_up() {
-  local dir=$1 n i
-  n=$(($$ % 200 + 20))
-  for ((i = 0; i < 200; i++)); do
-    if ! ip netns list | grep -qw "bge$n" && ! ip -o addr | grep -q " 10\.213\.$n\." &&
-      ! ip link show "bge$n-h" >/dev/null 2>&1; then break; fi
-    n=$(((n - 20 + 1) % 200 + 20))
-  done
-  cat > "$dir/netns.env" <<EOF
-E2E_NETNS=bge$n
-E2E_HOST_IF=bge$n-h
-E2E_GUARD_IF=bge$n-g
-E2E_HOST_IP=10.213.$n.1
-E2E_GUARD_IP=10.213.$n.2
-EOF
-  # shellcheck disable=SC1091
-  source "$dir/netns.env"
-  log "network namespace $E2E_NETNS: host $E2E_HOST_IP <-> guard $E2E_GUARD_IP"
-  ip netns add "$E2E_NETNS"
-  ip link add "$E2E_HOST_IF" type veth peer name "$E2E_GUARD_IF" netns "$E2E_NETNS"
-  ip addr add "$E2E_HOST_IP/24" dev "$E2E_HOST_IF"
-  ip link set "$E2E_HOST_IF" up
-  ip netns exec "$E2E_NETNS" ip addr add "$E2E_GUARD_IP/24" dev "$E2E_GUARD_IF"
-  ip netns exec "$E2E_NETNS" ip link set "$E2E_GUARD_IF" up
-  ip netns exec "$E2E_NETNS" ip link set lo up
-}
-
-# netns_down DIR: what netns_up made, and any process we left inside it.
-netns_down() {
-  local dir=$1 pid
-  [ -f "$dir/netns.env" ] || return 0
-  # shellcheck disable=SC1091
-  source "$dir/netns.env"
-  if ip netns list | grep -qw "$E2E_NETNS"; then
-    for pid in $(ip netns pids "$E2E_NETNS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$E2E_NETNS" 2>/dev/null || true
-  fi
-  ip link del "$E2E_HOST_IF" 2>/dev/null || true
-  rm -f "$dir/netns.env"
 }
 
 # guard_up DIR BINARY: the guard, ready and called by the API server (install mode of cluster_up).
@@ -167,15 +125,16 @@ guard_up_url() {
   webhooks_register "$dir" "https://$host:$GUARD_PORT"
 }
 
-# webhooks_register DIR URL: one entry per guarded path, failurePolicy Fail.
+# webhooks_register DIR URL: the chart's webhook configurations (same entries, rules, selectors
+# and failure policies as an installed release), calling URL instead of the Service.
 webhooks_register() {
-  local dir=$1 url=$2 ca
-  ca=$(base64 -w0 < "$dir/certs/ca.crt")
-  sed -e "s|@URL@|$url|g" -e "s|@CA@|$ca|g" "$E2E_ROOT/hack/e2e/webhooks.yaml" > "$dir/webhooks.yaml"
+  local dir=$1 url=$2 version
+  version=$("$KUBECTL" version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)
+  "$E2E_ROOT/hack/render/render.sh" "$E2E_ROOT/hack/e2e/values.yaml" --kube-version "$version" \
+    > "$dir/render.yaml"
+  "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" url "$dir/render.yaml" "$url" "$dir/certs/ca.crt" "$dir"
   "$KUBECTL" apply -f "$dir/webhooks.yaml" >/dev/null
-  printf '%s\n' validatingwebhookconfiguration/backup-guard mutatingwebhookconfiguration/backup-guard \
-    > "$dir/webhook-configs"
-  log "webhooks registered at $url"
+  log "webhooks registered at $url (the chart's entries, by URL)"
 }
 
 # guard_up_chart DIR BINARY: the rendered chart applied, the guard started from its Deployment
@@ -198,12 +157,12 @@ guard_up_chart() {
   log "rendering the chart (hack/e2e/values.yaml ${sets[*]//caBundle=*/caBundle=<ca.crt>} --kube-version $version)"
   "$E2E_ROOT/hack/render/render.sh" "$E2E_ROOT/hack/e2e/values.yaml" "${sets[@]}" \
     --kube-version "$version" > "$cdir/render.yaml"
-  "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" plan "$cdir/render.yaml" "$cdir" "$E2E_GUARD_IP"
+  "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" plan "$cdir/render.yaml" "$cdir" "$NETNS_GUARD_IP"
   # shellcheck disable=SC1091
   source "$cdir/plan.env"
   cp "$cdir/webhook-configs" "$dir/webhook-configs"
 
-  log "applying the rendered chart (webhook configurations last), Endpoints -> $E2E_GUARD_IP"
+  log "applying the rendered chart (webhook configurations last), Endpoints -> $NETNS_GUARD_IP"
   "$KUBECTL" apply -f "$cdir/objects.yaml" >/dev/null
   # The suite signs stamps of its own in some scenarios: it reads the chart's key from here.
   "$KUBECTL" -n "$CHART_NAMESPACE" get secret backup-guard-signing-key -o jsonpath='{.data.key}' \
@@ -229,7 +188,7 @@ kind: Config
 clusters:
 - name: e2e
   cluster:
-    server: https://$E2E_HOST_IP:$BG_API_PORT
+    server: https://$NETNS_HOST_IP:$BG_API_PORT
     certificate-authority-data: $(base64 -w0 < "$BG_CA_FILE")
 users:
 - name: $CHART_SERVICE_ACCOUNT
@@ -252,9 +211,9 @@ EOF
   local args=() env=()
   mapfile -d '' args < "$cdir/pod/args"
   mapfile -d '' env < "$cdir/pod/env"
-  export E2E_METRICS_URL="http://$E2E_GUARD_IP:$CHART_METRICS_PORT"
-  log "starting backup-guard ${args[*]} in $E2E_NETNS as system:serviceaccount:$CHART_NAMESPACE:$CHART_SERVICE_ACCOUNT (metrics $E2E_METRICS_URL)"
-  ip netns exec "$E2E_NETNS" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$cdir/kubeconfig" "${env[@]}" \
+  export E2E_METRICS_URL="http://$NETNS_GUARD_IP:$CHART_METRICS_PORT"
+  log "starting backup-guard ${args[*]} in $NETNS as system:serviceaccount:$CHART_NAMESPACE:$CHART_SERVICE_ACCOUNT (metrics $E2E_METRICS_URL)"
+  ip netns exec "$NETNS" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$cdir/kubeconfig" "${env[@]}" \
     "$bin" "${args[@]}" > "$dir/guard.log" 2>&1 &
   GUARD_PID=$!
   echo "$GUARD_PID" > "$dir/guard.pid"
@@ -275,7 +234,7 @@ EOF
     [ $SECONDS -lt $deadline ] || { tail -20 "$dir/guard.log" >&2; echo "the API server never called the guard through Service $CHART_NAMESPACE/$CHART_SERVICE within 60s" >&2; return 1; }
     sleep 0.5
   done
-  log "webhooks ($(paste -sd' ' "$dir/webhook-configs")) call the guard via https://$CHART_SERVICE_HOST -> $E2E_GUARD_IP:$CHART_WEBHOOK_PORT"
+  log "webhooks ($(paste -sd' ' "$dir/webhook-configs")) call the guard via https://$CHART_SERVICE_HOST -> $NETNS_GUARD_IP:$CHART_WEBHOOK_PORT"
 }
 
 # admission_requests: the guard's backup_guard_admission_requests_total, summed over its series.

@@ -2,7 +2,7 @@
 # Does the API server really call the webhooks the way the chart registers
 # them? Applies the chart's Service and webhook configurations FOR REAL on a
 # throw-away cluster, points the Service at a stub webhook (stub_webhook.py)
-# in a network namespace (as /work/shared/docs/LOCAL-CLUSTER.md describes:
+# in a network namespace (as ../shared/docs/LOCAL-CLUSTER.md describes:
 # kube-apiserver --enable-aggregator-routing resolves Service -> Endpoints),
 # and checks:
 #   - routing: each guarded operation reaches /validate or /mutate through
@@ -32,37 +32,27 @@ if [[ $(id -u) != 0 ]] || ! command -v ip >/dev/null; then
 fi
 
 k() { "$KUBECTL" "$@"; }
+# shellcheck source=hack/cluster/netns.sh
+source "$RENDER_DIR/../cluster/netns.sh"
 WORK=$(mktemp -d /tmp/bg-wiring.XXXXXX)
-N=$(($$ % 200 + 20))
-NETNS=bgw$N
-HOST_IF=bgw$N-h
-GUARD_IF=bgw$N-g
-NET=10.214.$N
 STUB_PID=""
 
 cleanup() {
   local rc=$?
   [[ -n $STUB_PID ]] && kill "$STUB_PID" 2>/dev/null || true
   k delete validatingwebhookconfiguration,mutatingwebhookconfiguration backup-guard --ignore-not-found >/dev/null 2>&1 || true
-  ip netns del "$NETNS" 2>/dev/null || true
-  ip link del "$HOST_IF" 2>/dev/null || true
+  netns_down "$WORK"
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
 
 # ------------------------------------------------------------ stub webhook
-ip netns add "$NETNS"
-ip link add "$HOST_IF" type veth peer name "$GUARD_IF" netns "$NETNS"
-ip addr add "$NET.1/24" dev "$HOST_IF"
-ip link set "$HOST_IF" up
-ip netns exec "$NETNS" ip addr add "$NET.2/24" dev "$GUARD_IF"
-ip netns exec "$NETNS" ip link set "$GUARD_IF" up
-ip netns exec "$NETNS" ip link set lo up
+netns_up "$WORK" bgw 10.214
 
 start_stub() {
   : >"$WORK/stub.out"
-  ip netns exec "$NETNS" "$PY" "$RENDER_DIR/stub_webhook.py" "$NET.2" 8443 \
+  ip netns exec "$NETNS" "$PY" "$RENDER_DIR/stub_webhook.py" "$NETNS_GUARD_IP" 8443 \
     "$CERTS/tls.crt" "$CERTS/tls.key" "$WORK/requests.jsonl" >"$WORK/stub.out" 2>&1 &
   STUB_PID=$!
   local i
@@ -101,7 +91,7 @@ apiVersion: v1
 kind: Endpoints
 metadata: {name: backup-guard, namespace: backup-guard}
 subsets:
-  - addresses: [{ip: "$NET.2"}]
+  - addresses: [{ip: "$NETNS_GUARD_IP"}]
     ports: [{name: https, port: 8443, protocol: TCP}]
 EOF
 
