@@ -233,10 +233,11 @@ impl Index {
             .flat_map(|slot| slot.backups.iter().map(|(n, e)| (&**n, e)))
     }
 
-    /// Unsanctioned backups in a namespace, with up to `max_names` of their names (sorted).
+    /// Unsanctioned backups in a namespace, with the first `max_names` of their names in name
+    /// order: the same names from every replica and on every retry.
     ///
-    /// O(1) for the count unless some backup there carries a signed request, and O(max_names)
-    /// for the names in that case too: the names are the first found, not the first in order.
+    /// The count is O(1) unless some backup there carries a signed request; the names take one
+    /// pass over the namespace's backups (a namespace DELETE, not the per-Backup path).
     pub fn protected_in(&self, ns: &str, policy: &Policy, now: i64, max_names: usize) -> Protected {
         let Some(slot) = self.namespaces.get(ns) else {
             return Protected {
@@ -251,15 +252,25 @@ impl Index {
         } else {
             slot.backups.values().filter(|e| is_protected(e)).count()
         };
-        let mut names: Vec<String> = slot
-            .backups
-            .iter()
-            .filter(|(_, e)| is_protected(e))
-            .take(max_names)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        names.sort_unstable();
-        Protected { count, names }
+        // The smallest `max_names`, kept sorted: most names lose one comparison to the last kept.
+        let mut first: Vec<&str> = Vec::with_capacity(max_names + 1);
+        if max_names > 0 {
+            for (name, e) in &slot.backups {
+                let name: &str = name;
+                if first.len() == max_names && first.last().is_some_and(|last| name >= *last) {
+                    continue;
+                }
+                if !is_protected(e) {
+                    continue;
+                }
+                first.insert(first.partition_point(|n| *n < name), name);
+                first.truncate(max_names);
+            }
+        }
+        Protected {
+            count,
+            names: first.into_iter().map(str::to_owned).collect(),
+        }
     }
 
     /// How many backups in `ns` are stored in location `location`.
@@ -339,7 +350,7 @@ mod tests {
         assert_eq!(idx.backups_at_location("velero", "other"), 1);
         let p = idx.protected_in("velero", &Policy::default(), 0, 1);
         assert_eq!(p.count, 2);
-        assert!(p.names == ["a"] || p.names == ["b"], "{:?}", p.names);
+        assert_eq!(p.names, ["a"]);
         idx.remove(Resource::Backup, "velero", "a");
         idx.remove(Resource::Backup, "velero", "b");
         assert_eq!(idx.count(Resource::Backup), 0);
@@ -348,6 +359,30 @@ mod tests {
             0
         );
         assert_eq!(idx.backups_at_location("velero", "default"), 0);
+    }
+
+    #[test]
+    fn a_namespace_names_its_first_protected_backups_in_name_order() {
+        let mut idx = Index::new();
+        // Inserted out of order, enough of them that the map's order is not the names' order.
+        for i in [7, 3, 11, 0, 9, 5, 1, 10, 2, 8, 4, 6] {
+            idx.apply(
+                Resource::Backup,
+                &backup("velero", &format!("daily-{i:02}"), "default"),
+                b"k",
+            );
+        }
+        let p = idx.protected_in("velero", &Policy::default(), 0, 3);
+        assert_eq!(p.count, 12);
+        assert_eq!(p.names, ["daily-00", "daily-01", "daily-02"]);
+        let all = idx.protected_in("velero", &Policy::default(), 0, 20).names;
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!((all.len(), &all), (12, &sorted));
+        assert!(idx
+            .protected_in("velero", &Policy::default(), 0, 0)
+            .names
+            .is_empty());
     }
 
     #[test]
