@@ -7,7 +7,7 @@ export VELERO_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/velero-crds),$(SHAR
 export SNAPSHOT_CRDS_DIR ?= $(if $(wildcard $(SHARED)/fixtures/snapshot-crds),$(SHARED)/fixtures/snapshot-crds,)
 
 .DEFAULT_GOAL := all
-.PHONY: all build test lint unit chart e2e demo bench bench-smoke deps
+.PHONY: all build test lint unit chart e2e static demo bench bench-smoke deps
 
 ## deps: the real storage servers the tests start (s3s-fs, moto, Azurite, fake-gcs-server).
 deps:
@@ -19,7 +19,7 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: everything CI runs — format, lints, unit and fixture tests, the real-API-server suite.
-test: deps lint unit chart e2e bench-smoke
+test: deps lint unit chart e2e static bench-smoke
 	@echo "make test: all suites passed"
 
 lint:
@@ -36,6 +36,11 @@ chart:
 ## e2e: the suite against a real kube-apiserver ($$KUBECONFIG, else a local control plane).
 e2e:
 	hack/e2e/run.sh
+
+## static: the container image's binary (static musl) built as the Dockerfile builds it, then the
+## process tests and the e2e suite run with it.
+static:
+	hack/static/check.sh
 
 ## demo: the seed scenario end to end on a local control plane and local storage.
 demo:

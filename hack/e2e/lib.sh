@@ -113,7 +113,7 @@ guard_up_url() {
   GUARD_PORT=$(free_port); METRICS_PORT=$(free_port)
   export GUARD_PORT METRICS_PORT
   export E2E_METRICS_URL="http://127.0.0.1:$METRICS_PORT"
-  log "starting backup-guard webhook on $host:$GUARD_PORT (metrics $E2E_METRICS_URL)"
+  log "starting $bin run on $host:$GUARD_PORT (metrics $E2E_METRICS_URL)"
   RUST_LOG=${RUST_LOG:-info,kube=warn} "$bin" run --kubeconfig "$KUBECONFIG" \
     --listen "$host:$GUARD_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
     --tls-dir "$dir/certs" --signing-key "$dir/signing-key" \
@@ -212,7 +212,7 @@ EOF
   mapfile -d '' args < "$cdir/pod/args"
   mapfile -d '' env < "$cdir/pod/env"
   export E2E_METRICS_URL="http://$NETNS_GUARD_IP:$CHART_METRICS_PORT"
-  log "starting backup-guard ${args[*]} in $NETNS as system:serviceaccount:$CHART_NAMESPACE:$CHART_SERVICE_ACCOUNT (metrics $E2E_METRICS_URL)"
+  log "starting $bin ${args[*]} in $NETNS as system:serviceaccount:$CHART_NAMESPACE:$CHART_SERVICE_ACCOUNT (metrics $E2E_METRICS_URL)"
   ip netns exec "$NETNS" env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$cdir/kubeconfig" "${env[@]}" \
     "$bin" "${args[@]}" > "$dir/guard.log" 2>&1 &
   GUARD_PID=$!

@@ -4,6 +4,7 @@
 # (hack/cluster) and installs the guard from the rendered chart (see lib.sh; E2E_INSTALL=url
 # for the by-URL install there too).
 # Afterwards it proves the suite can fail: without the webhook registered, the core scenarios must fail.
+# E2E_GUARD_BIN: the guard binary to run (default the debug build; make static passes the musl one).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=hack/e2e/lib.sh
@@ -19,7 +20,7 @@ cargo test --locked --features e2e --test e2e --test controller_cluster --no-run
 cluster_up "$dir"
 log "controller against the real API server and real storage (before the guard: it signs with its own key)"
 cargo test --locked --features e2e --test controller_cluster
-guard_up "$dir" "$E2E_ROOT/target/debug/backup-guard"
+guard_up "$dir" "${E2E_GUARD_BIN:-$E2E_ROOT/target/debug/backup-guard}"
 
 log "running the scenarios"
 export E2E_GUARD_LOG="$dir/guard.log"

@@ -1,6 +1,7 @@
-//! The real `backup-guard webhook` process for the tests that drive it from outside: its own
-//! certificates (`backup-guard certs`), `mode: enforce`, and a kubeconfig pointing at a closed
-//! port (no API server is needed: the watches just retry).
+//! The real `backup-guard webhook` process (`$BG_TEST_BIN`, else the crate's own build) for the
+//! tests that drive it from outside: its own certificates (`backup-guard certs`), `mode:
+//! enforce`, and a kubeconfig pointing at a closed port (no API server is needed: the watches
+//! just retry).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -42,7 +43,10 @@ impl std::ops::DerefMut for Webhook {
 /// Starts the webhook in `dir` (certificates in `dir/certs`, its log in `dir/stderr`); returns it
 /// with its webhook and metrics ports.
 pub fn start(dir: &Path, delay: u64) -> (Webhook, u16, u16) {
-    let bin = env!("CARGO_BIN_EXE_backup-guard");
+    // BG_TEST_BIN: another build of the same binary (make static: the container image's).
+    let bin = std::env::var("BG_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_backup-guard").to_owned());
+    let bin = bin.as_str();
     let ok = Command::new(bin)
         .args(["certs", "--out"])
         .arg(dir.join("certs"))
