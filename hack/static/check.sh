@@ -21,6 +21,8 @@ if ! command -v musl-gcc >/dev/null; then
     { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null; } ||
     die "apt-get install musl-tools failed"
 fi
+command -v rustup >/dev/null ||
+  die "rustup not found: the $TARGET standard library comes from rustup (rustup target add $TARGET)"
 if ! rustup target list --installed | grep -qx "$TARGET"; then
   log "adding the $TARGET target (rustup)"
   rustup target add "$TARGET" >&2 || die "rustup target add $TARGET failed"
