@@ -127,10 +127,27 @@ pub async fn post_events(client: Client, mut rx: mpsc::Receiver<Notice>) {
             action: "Admission".into(),
             secondary: None,
         };
-        if let Err(e) = recorder.publish(&event, &n.reference).await {
-            tracing::warn!(error = %e, reason = %n.reason, "cannot post Event");
+        match recorder.publish(&event, &n.reference).await {
+            Ok(()) => {}
+            Err(e) if refused_as_terminating(&e) => {
+                tracing::debug!(reason = %n.reason, "no Event: its namespace is being deleted");
+            }
+            Err(e) => tracing::warn!(error = %e, reason = %n.reason, "cannot post Event"),
         }
     }
+}
+
+/// The API server refuses every new object, Events included, in a namespace being deleted
+/// (NamespaceLifecycle: 403 with cause `NamespaceTerminating`): expected, not a fault to warn of.
+fn refused_as_terminating(e: &kube::Error) -> bool {
+    let kube::Error::Api(status) = e else {
+        return false;
+    };
+    status.is_forbidden()
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -148,6 +165,28 @@ mod tests {
             Some(name.into()),
             "DeletionBlocked".into(),
         )
+    }
+
+    fn api_error(body: &str) -> kube::Error {
+        kube::Error::Api(Box::new(serde_json::from_str(body).expect("a Status")))
+    }
+
+    #[test]
+    fn an_event_refused_in_a_terminating_namespace_is_expected_other_refusals_are_not() {
+        // As kube-apiserver 1.20.2 answered a POST of an events.k8s.io/v1 Event into a namespace
+        // held in Terminating by a finalizer.
+        let terminating = api_error(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"events.events.k8s.io \"probe.2\" is forbidden: unable to create new content in namespace term-x because it is being terminated","reason":"Forbidden","details":{"name":"probe.2","group":"events.k8s.io","kind":"events","causes":[{"reason":"NamespaceTerminating","message":"namespace term-x is being terminated","field":"metadata.namespace"}]},"code":403}"#,
+        );
+        assert!(refused_as_terminating(&terminating));
+        let rbac = api_error(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"events.events.k8s.io is forbidden: User \"system:serviceaccount:backup-guard:backup-guard\" cannot create resource \"events\" in API group \"events.k8s.io\" in the namespace \"velero\"","reason":"Forbidden","details":{"group":"events.k8s.io","kind":"events"},"code":403}"#,
+        );
+        assert!(!refused_as_terminating(&rbac));
+        let gone = api_error(
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"namespaces \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"namespaces"},"code":404}"#,
+        );
+        assert!(!refused_as_terminating(&gone));
     }
 
     #[test]
