@@ -129,7 +129,9 @@ guard_up_url() {
 # and failure policies as an installed release), calling URL instead of the Service.
 webhooks_register() {
   local dir=$1 url=$2 version
-  version=$("$KUBECTL" version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)
+  # python, not jq: a $KUBECONFIG cluster skips hack/cluster/build.sh, which installs jq.
+  version=$("$KUBECTL" version -o json 2>/dev/null |
+    "$E2E_PY" -c 'import json, sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
   "$E2E_ROOT/hack/render/render.sh" "$E2E_ROOT/hack/e2e/values.yaml" --kube-version "$version" \
     > "$dir/render.yaml"
   "$E2E_PY" "$E2E_ROOT/hack/e2e/chart.py" url "$dir/render.yaml" "$url" "$dir/certs/ca.crt" "$dir"
