@@ -121,14 +121,78 @@ impl Actor {
     }
 }
 
-/// A rule's finding, before the mode turns it into a verdict.
+/// One request being judged: the context, the mode in force for its object, and whether its
+/// user is exempt. Rules read the context through it and build their findings with
+/// [`Judging::violation`], so that only the text the outcome shows is ever written.
+pub struct Judging<'a> {
+    pub ctx: &'a Context<'a>,
+    pub mode: Mode,
+    /// `policy.exempt` holds the user: everything but the integrity rules lets them through.
+    pub exempt: bool,
+}
+
+impl<'a> std::ops::Deref for Judging<'a> {
+    type Target = Context<'a>;
+    fn deref(&self) -> &Context<'a> {
+        self.ctx
+    }
+}
+
+impl Judging<'_> {
+    /// What a violation of `class` comes to for this request.
+    pub fn outcome(&self, class: Class) -> Outcome {
+        use Class::*;
+        use Mode::*;
+        if class != Integrity && self.exempt {
+            return Outcome::Allowed;
+        }
+        match (class, self.mode) {
+            (_, Off) => Outcome::Allowed,
+            (Integrity, _) | (Storage, Enforce | Neuter) | (Shadow, Enforce) => Outcome::Denied,
+            (Shadow, Neuter) => Outcome::Neutered,
+            (Storage | Shadow, Audit) => Outcome::Warned,
+        }
+    }
+
+    /// A rule's finding, with the full message rendered only if the request is denied and the
+    /// short warning only if it is let through with one.
+    pub fn violation(
+        &self,
+        reason: Reason,
+        class: Class,
+        message: impl FnOnce() -> String,
+        warning: impl FnOnce() -> String,
+    ) -> Violation {
+        let outcome = self.outcome(class);
+        Violation {
+            reason,
+            class,
+            outcome,
+            message: if outcome == Outcome::Denied {
+                message()
+            } else {
+                String::new()
+            },
+            warning: if matches!(outcome, Outcome::Neutered | Outcome::Warned) {
+                warning()
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+/// A rule's finding and what it comes to (built by [`Judging::violation`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub reason: Reason,
     pub class: Class,
+    pub outcome: Outcome,
     /// The full denial message: what is protected, why, and the command that would sanction it.
+    /// Empty unless the outcome is `Denied`.
     pub message: String,
-    /// The short form (< 120 characters) sent as a kubectl warning when the request is let through.
+    /// The short form (< 120 characters) sent as a kubectl warning when the request is let
+    /// through. Empty unless the outcome is `Neutered` or `Warned`.
     pub warning: String,
 }
 
@@ -164,16 +228,12 @@ impl Decision {
         }
     }
 
-    /// Applies the mode to a violation.
+    /// The verdict on a violation, in the mode it was judged in.
     pub fn from_violation(v: Violation, mode: Mode, req: &Request, policy: &Policy) -> Decision {
-        use Class::*;
-        use Mode::*;
-        let outcome = match (v.class, mode) {
-            (_, Off) => return Decision::allow(mode),
-            (Integrity, _) | (Storage, Enforce | Neuter) | (Shadow, Enforce) => Outcome::Denied,
-            (Shadow, Neuter) => Outcome::Neutered,
-            (Storage | Shadow, Audit) => Outcome::Warned,
-        };
+        let outcome = v.outcome;
+        if outcome == Outcome::Allowed {
+            return Decision::allow(mode);
+        }
         let is_deletion = matches!(
             v.reason,
             Reason::BackupDelete
@@ -191,7 +251,7 @@ impl Decision {
             outcome,
             mode,
             reason: Some(v.reason),
-            message: if allowed { String::new() } else { v.message },
+            message: v.message,
             warnings: if allowed { vec![v.warning] } else { vec![] },
             patch: None,
             blocked,

@@ -1,11 +1,12 @@
 //! The validating rules: one function per row of the contract's "What is guarded".
 //!
-//! Each rule returns the violation it finds, or `None`; [`validate`] applies the mode.
+//! Each rule returns the violation it finds, or `None`, built through [`Judging::violation`]
+//! so that only the text its outcome shows is written; [`validate`] turns it into a decision.
 
 use jiff::Timestamp;
 
 use super::config::{Mode, Policy};
-use super::decision::{Actor, Class, Context, Decision, Reason, Violation};
+use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::duration::parse_go_duration;
 use super::messages;
 use super::request::{Object, Operation, Request, Resource};
@@ -32,18 +33,18 @@ pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
     if mode == Mode::Off || req.resource == Resource::Other {
         return Decision::allow(mode);
     }
-    let Some(v) = find_violation(req, ctx) else {
-        return Decision::allow(mode);
-    };
-    if v.class != Class::Integrity
-        && ctx
+    let judging = Judging {
+        ctx,
+        mode,
+        exempt: ctx
             .policy
             .exempt
-            .contains(&req.user.username, &req.user.groups)
-    {
-        return Decision::allow(mode);
+            .contains(&req.user.username, &req.user.groups),
+    };
+    match find_violation(req, &judging) {
+        Some(v) => Decision::from_violation(v, mode, req, ctx.policy),
+        None => Decision::allow(mode),
     }
-    Decision::from_violation(v, mode, req, ctx.policy)
 }
 
 /// The mode for this request's object (rules match its namespace and labels).
@@ -58,7 +59,7 @@ pub fn mode_for(req: &Request, policy: &Policy) -> Mode {
     policy.mode_for(ns, labels.unwrap_or(&empty))
 }
 
-fn find_violation(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     use Operation::*;
     use Resource::*;
     match (req.resource, req.operation) {
@@ -99,7 +100,7 @@ fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
 }
 
 /// DELETE backups.velero.io by a user, the namespace controller or the garbage collector.
-pub fn backup_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
@@ -110,34 +111,41 @@ pub fn backup_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
             .iter()
             .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
-    Some(Violation {
-        reason: Reason::BackupDelete,
-        class: if deleting_finalizer {
+    Some(ctx.violation(
+        Reason::BackupDelete,
+        if deleting_finalizer {
             Class::Storage
         } else {
             Class::Shadow
         },
-        message: messages::protected_object(req, ctx.policy, why),
-        warning: messages::short(req, why.explain()),
-    })
+        || messages::protected_object(req, ctx.policy, why),
+        || messages::short(req, why.explain()),
+    ))
 }
 
 /// DELETE of a Namespace that holds protected backups.
-pub fn namespace_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
-    let found = ctx.index.protected_in(&req.name, ctx.policy, ctx.now, 5);
-    if found.count == 0 {
+pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let count = ctx
+        .index
+        .protected_in(&req.name, ctx.policy, ctx.now, 0)
+        .count;
+    if count == 0 {
         return None;
     }
-    Some(Violation {
-        reason: Reason::NamespaceDelete,
-        class: Class::Shadow,
-        message: messages::namespace(&req.name, &found, ctx.policy),
-        warning: messages::short(req, &format!("it holds {} protected backups", found.count)),
-    })
+    // The names (a pass over the namespace's backups) only for a denial's message.
+    Some(ctx.violation(
+        Reason::NamespaceDelete,
+        Class::Shadow,
+        || {
+            let found = ctx.index.protected_in(&req.name, ctx.policy, ctx.now, 5);
+            messages::namespace(&req.name, &found, ctx.policy)
+        },
+        || messages::short(req, &format!("it holds {count} protected backups")),
+    ))
 }
 
 /// DELETE of a guarded CRD while objects exist (CRD deletion skips per-object admission).
-pub fn crd_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let holds = guarded_crd(&req.name)?;
     let count = ctx.index.count(holds);
     if count == 0 || self_sanction(req, ctx).is_ok() {
@@ -145,21 +153,21 @@ pub fn crd_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     }
     let storage =
         holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
-    Some(Violation {
-        reason: Reason::CrdDelete,
-        class: if storage {
+    Some(ctx.violation(
+        Reason::CrdDelete,
+        if storage {
             Class::Storage
         } else {
             Class::Shadow
         },
-        message: messages::crd(req, holds, count, ctx.policy),
-        warning: messages::short(req, &format!("{count} {} would go with it", holds.as_str())),
-    })
+        || messages::crd(req, holds, count, ctx.policy),
+        || messages::short(req, &format!("{count} {} would go with it", holds.as_str())),
+    ))
 }
 
 /// CREATE of a DeleteBackupRequest: only for sanctioned backups, or Velero's TTL collector on an
 /// expired, un-held backup when `expiry.allow`.
-pub fn delete_request_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.object.as_ref()?;
     let backup = obj
         .spec
@@ -189,18 +197,20 @@ pub fn delete_request_create(req: &Request, ctx: &Context<'_>) -> Option<Violati
             }
         }
     };
-    Some(Violation {
-        reason: Reason::DeleteRequestCreate,
-        class: Class::Storage,
-        message: messages::delete_request(ns, backup, &why, ctx.policy),
-        warning: messages::clip(format!(
-            "backup-guard: deleting backup {ns}/{backup}: {why}"
-        )),
-    })
+    Some(ctx.violation(
+        Reason::DeleteRequestCreate,
+        Class::Storage,
+        || messages::delete_request(ns, backup, &why, ctx.policy),
+        || {
+            messages::clip(format!(
+                "backup-guard: deleting backup {ns}/{backup}: {why}"
+            ))
+        },
+    ))
 }
 
 /// UPDATE of a Backup shortening `spec.ttl`.
-pub fn ttl_shortened(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn ttl_shortened(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
     let parse = |o: &Object| {
         o.spec
@@ -213,20 +223,22 @@ pub fn ttl_shortened(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
         return None;
     }
     let (b, a) = (old.spec.ttl.as_deref()?, new.spec.ttl.as_deref()?);
-    Some(Violation {
-        reason: Reason::TtlShortened,
-        class: Class::Storage,
-        message: messages::tampering(
-            req,
-            &format!("shortens spec.ttl from {b} to {a}"),
-            ctx.policy,
-        ),
-        warning: messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
-    })
+    Some(ctx.violation(
+        Reason::TtlShortened,
+        Class::Storage,
+        || {
+            messages::tampering(
+                req,
+                &format!("shortens spec.ttl from {b} to {a}"),
+                ctx.policy,
+            )
+        },
+        || messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
+    ))
 }
 
 /// UPDATE of a Backup moving `status.expiration` earlier (Backups have no status subresource).
-pub fn expiration_moved_earlier(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn expiration_moved_earlier(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
     let parse = |o: &Object| {
         o.status
@@ -245,30 +257,30 @@ pub fn expiration_moved_earlier(req: &Request, ctx: &Context<'_>) -> Option<Viol
         return None;
     }
     let what = format!("moves status.expiration earlier, from {before} to {after}");
-    Some(Violation {
-        reason: Reason::ExpirationMovedEarlier,
-        class: Class::Storage,
-        message: messages::tampering(req, &what, ctx.policy),
-        warning: messages::short(req, "status.expiration moved earlier"),
-    })
+    Some(ctx.violation(
+        Reason::ExpirationMovedEarlier,
+        Class::Storage,
+        || messages::tampering(req, &what, ctx.policy),
+        || messages::short(req, "status.expiration moved earlier"),
+    ))
 }
 
 /// DELETE of a BackupStorageLocation that backups still refer to.
-pub fn storage_location_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let count = ctx.index.backups_at_location(&req.namespace, &req.name);
     if count == 0 || self_sanction(req, ctx).is_ok() {
         return None;
     }
-    Some(Violation {
-        reason: Reason::StorageLocationDelete,
-        class: Class::Shadow,
-        message: messages::location(req, count, ctx.policy),
-        warning: messages::short(req, &format!("{count} backups are stored there")),
-    })
+    Some(ctx.violation(
+        Reason::StorageLocationDelete,
+        Class::Shadow,
+        || messages::location(req, count, ctx.policy),
+        || messages::short(req, &format!("{count} backups are stored there")),
+    ))
 }
 
 /// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
-pub fn snapshot_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn snapshot_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
     let (content, entry) = match obj.status.bound_volume_snapshot_content_name.as_deref() {
         Some(name) => (name, ctx.index.content(name)?),
@@ -278,7 +290,7 @@ pub fn snapshot_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
 }
 
 /// DELETE of a Velero-labelled VolumeSnapshotContent with `deletionPolicy: Delete`.
-pub fn content_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn content_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
     let deletes = obj.spec.deletion_policy.as_deref() == Some("Delete");
     snapshot_violation(req, ctx, obj, deletes, &req.name)
@@ -286,7 +298,7 @@ pub fn content_delete(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
 
 fn snapshot_violation(
     req: &Request,
-    ctx: &Context<'_>,
+    ctx: &Judging<'_>,
     obj: &Object,
     deletes_storage: bool,
     content: &str,
@@ -303,10 +315,10 @@ fn snapshot_violation(
     {
         return None;
     }
-    Some(Violation {
-        reason: Reason::SnapshotDelete,
-        class: Class::Storage,
-        message: messages::snapshot(req, backup, content, ctx.policy),
-        warning: messages::short(req, "it would delete the storage snapshot of a backup"),
-    })
+    Some(ctx.violation(
+        Reason::SnapshotDelete,
+        Class::Storage,
+        || messages::snapshot(req, backup, content, ctx.policy),
+        || messages::short(req, "it would delete the storage snapshot of a backup"),
+    ))
 }

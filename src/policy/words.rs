@@ -1,7 +1,7 @@
 //! The integrity rules, denied in every mode but off: stamps are the guard's alone, holds are
 //! released only by hold managers, approvals only count from approvers.
 
-use super::decision::{Actor, Class, Context, Reason, Violation};
+use super::decision::{Actor, Class, Judging, Reason, Violation};
 use super::messages;
 use super::request::{Object, Request};
 use super::stamps::{
@@ -9,7 +9,7 @@ use super::stamps::{
 };
 
 /// UPDATE touching the user's words: forged stamps, hold released by a non-manager, refused approvals.
-pub fn words_update(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn words_update(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
     hold_released(req, ctx, old, new)
         .or_else(|| stamps_written(req, ctx, old, new))
@@ -18,7 +18,7 @@ pub fn words_update(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
 
 fn hold_released(
     req: &Request,
-    ctx: &Context<'_>,
+    ctx: &Judging<'_>,
     old: &Object,
     new: &Object,
 ) -> Option<Violation> {
@@ -29,17 +29,17 @@ fn hold_released(
     {
         return None;
     }
-    Some(Violation {
-        reason: Reason::HoldReleased,
-        class: Class::Integrity,
-        message: messages::hold_release(req, ctx.policy),
-        warning: messages::short(req, "only a hold manager may release a hold"),
-    })
+    Some(ctx.violation(
+        Reason::HoldReleased,
+        Class::Integrity,
+        || messages::hold_release(req, ctx.policy),
+        || messages::short(req, "only a hold manager may release a hold"),
+    ))
 }
 
 fn stamps_written(
     req: &Request,
-    ctx: &Context<'_>,
+    ctx: &Judging<'_>,
     old: &Object,
     new: &Object,
 ) -> Option<Violation> {
@@ -55,12 +55,12 @@ fn stamps_written(
     if own {
         return None;
     }
-    Some(stamps_violation(req))
+    Some(stamps_violation(req, ctx))
 }
 
 fn approval_refused(
     req: &Request,
-    ctx: &Context<'_>,
+    ctx: &Judging<'_>,
     old: &Object,
     new: &Object,
 ) -> Option<Violation> {
@@ -92,16 +92,16 @@ fn approval_refused(
     } else {
         "the delete request carries no valid backup-guard stamp; set the request again".to_string()
     };
-    Some(Violation {
-        reason: Reason::ApprovalRefused,
-        class: Class::Integrity,
-        message: messages::approval(req, &why),
-        warning: messages::short(req, &why),
-    })
+    Some(ctx.violation(
+        Reason::ApprovalRefused,
+        Class::Integrity,
+        || messages::approval(req, &why),
+        || messages::short(req, &why),
+    ))
 }
 
 /// CREATE carrying stamps: they cannot be the guard's (no uid exists yet), so a person wrote them.
-pub fn stamps_on_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
+pub fn stamps_on_create(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.object.as_ref()?;
     if !STAMP_KEYS
         .iter()
@@ -110,15 +110,15 @@ pub fn stamps_on_create(req: &Request, ctx: &Context<'_>) -> Option<Violation> {
     {
         return None;
     }
-    Some(stamps_violation(req))
+    Some(stamps_violation(req, ctx))
 }
 
 /// Stamps written by someone other than the guard.
-fn stamps_violation(req: &Request) -> Violation {
-    Violation {
-        reason: Reason::StampWritten,
-        class: Class::Integrity,
-        message: messages::stamps(req),
-        warning: messages::short(req, "stamps are written only by backup-guard"),
-    }
+fn stamps_violation(req: &Request, ctx: &Judging<'_>) -> Violation {
+    ctx.violation(
+        Reason::StampWritten,
+        Class::Integrity,
+        || messages::stamps(req),
+        || messages::short(req, "stamps are written only by backup-guard"),
+    )
 }
