@@ -258,3 +258,47 @@ impl Decision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(mode: Mode, exempt: bool, class: Class) -> Violation {
+        let (policy, index) = (Policy::default(), Index::new());
+        let ctx = Context {
+            policy: &policy,
+            index: &index,
+            now: 0,
+            key: b"k",
+        };
+        let judging = Judging {
+            ctx: &ctx,
+            mode,
+            exempt,
+        };
+        judging.violation(
+            Reason::BackupDelete,
+            class,
+            || "message".into(),
+            || "warning".into(),
+        )
+    }
+
+    #[test]
+    fn only_the_text_the_outcome_shows_is_written() {
+        let texts = |v: Violation| (v.outcome, v.message, v.warning);
+        let denied = (Outcome::Denied, "message".to_string(), String::new());
+        let neutered = (Outcome::Neutered, String::new(), "warning".to_string());
+        let warned = (Outcome::Warned, String::new(), "warning".to_string());
+        let allowed = (Outcome::Allowed, String::new(), String::new());
+        assert_eq!(texts(judged(Mode::Enforce, false, Class::Shadow)), denied);
+        assert_eq!(texts(judged(Mode::Neuter, false, Class::Shadow)), neutered);
+        assert_eq!(texts(judged(Mode::Neuter, false, Class::Storage)), denied);
+        assert_eq!(texts(judged(Mode::Audit, false, Class::Storage)), warned);
+        assert_eq!(texts(judged(Mode::Audit, false, Class::Integrity)), denied);
+        assert_eq!(texts(judged(Mode::Off, false, Class::Integrity)), allowed);
+        // Exempt users pass every rule but the integrity ones.
+        assert_eq!(texts(judged(Mode::Enforce, true, Class::Storage)), allowed);
+        assert_eq!(texts(judged(Mode::Enforce, true, Class::Integrity)), denied);
+    }
+}
