@@ -141,7 +141,9 @@ impl Cleaner {
                 report.pod_volume_backups += usize::from(deleted);
             }
             Step::FileDeleteRequest => {
-                report.delete_request = Some(steps::file_delete_request(c, backup).await?);
+                let filed = steps::file_delete_request(c, backup).await?;
+                self.mark_filed(&backup.metadata.uid, &filed);
+                report.delete_request = Some(filed);
                 return Ok(Some(Outcome::Waiting(POLL)));
             }
             Step::AwaitDeleteRequest(_) => return Ok(Some(Outcome::Waiting(POLL))),

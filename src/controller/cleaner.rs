@@ -40,6 +40,10 @@ struct Memory {
     reported: HashSet<String>,
     /// Consecutive failures per backup (for the retry backoff).
     failures: HashMap<String, u32>,
+    /// The DeleteBackupRequest filed per backup (velero engine): Velero deletes it once done.
+    filed: HashMap<String, String>,
+    /// Backups waiting for Velero to finish writing them (one Event per wait).
+    waiting: HashSet<String>,
 }
 
 impl Cleaner {
@@ -91,9 +95,18 @@ impl Cleaner {
     /// Observes a backup for [`super::plan::plan`].
     pub async fn observe(&self, backup: &Object) -> Result<Observed, Error> {
         let (_, verdict) = self.sanction(backup);
-        let engine = self.policy().cleanup.engine;
+        let policy = self.policy();
         let reported = |name: &str| self.memory().reported.contains(name);
-        observe::observe(&self.client, backup, verdict, engine, &reported).await
+        let velero = policy.velero.namespace.as_str();
+        observe::observe(
+            &self.client,
+            backup,
+            verdict,
+            policy.cleanup.engine,
+            velero,
+            &reported,
+        )
+        .await
     }
 
     fn memory(&self) -> MutexGuard<'_, Memory> {
@@ -112,10 +125,26 @@ impl Cleaner {
             .or_insert_with(Instant::now);
     }
 
+    pub(super) fn mark_filed(&self, uid: &str, request: &str) {
+        self.memory().filed.insert(uid.into(), request.into());
+    }
+
+    /// The DeleteBackupRequest this process filed for the backup, if any.
+    pub(super) fn filed_request(&self, uid: &str) -> Option<String> {
+        self.memory().filed.get(uid).cloned()
+    }
+
+    /// Marks a backup as waiting for Velero; true the first time (the wait's Event).
+    pub(super) fn mark_waiting(&self, uid: &str) -> bool {
+        self.memory().waiting.insert(uid.into())
+    }
+
     /// Forgets a finished backup; returns how long this process worked on it.
     pub(super) fn finish(&self, uid: &str) -> Duration {
         let mut memory = self.memory();
         memory.failures.remove(uid);
+        memory.filed.remove(uid);
+        memory.waiting.remove(uid);
         memory
             .started
             .remove(uid)

@@ -29,6 +29,13 @@ pub enum Error {
          reached; re-create it (velero backup-location create) and the cleanup resumes"
     )]
     LocationMissing { namespace: String, name: String },
+    /// The BackupStorageLocation is `ReadOnly`.
+    #[error(
+        "BackupStorageLocation {namespace}/{name} is ReadOnly (spec.accessMode), so nothing is \
+         deleted from it, as Velero refuses too; set spec.accessMode to ReadWrite if this \
+         cluster is meant to delete from that storage, and the cleanup resumes"
+    )]
+    LocationReadOnly { namespace: String, name: String },
     /// The credentials Secret lacks the key.
     #[error(
         "Secret {namespace}/{name} has no key {key:?} (named by the BackupStorageLocation's \

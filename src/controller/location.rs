@@ -41,6 +41,12 @@ pub async fn resolve(
     let object = serde_json::to_value(&bsl)
         .map_err(|e| located(storage::LocationError::Malformed(e.to_string())))?;
     let spec = BslSpec::from_object(&object).map_err(located)?;
+    if spec.read_only() {
+        return Err(Error::LocationReadOnly {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    }
     let provider = Provider::parse(&spec.provider).map_err(located)?;
     let credentials = if provider == Provider::File && spec.credential.is_none() {
         None

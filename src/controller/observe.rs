@@ -17,6 +17,7 @@ pub async fn observe(
     backup: &Object,
     sanction: Result<(), Unsanctioned>,
     engine: Engine,
+    velero_namespace: &str,
     reported: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Observed, Error> {
     let meta = &backup.metadata;
@@ -25,13 +26,19 @@ pub async fn observe(
         engine,
         finalized: meta.finalizers.iter().any(|f| f == CLEANUP_FINALIZER),
         deleting: meta.deletion_timestamp.is_some(),
+        phase: backup.status.phase.clone(),
+        in_velero_namespace: meta.namespace == velero_namespace,
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
         pod_volume_backups: vec![],
         delete_request: None,
     };
-    if sanction.is_err() {
+    if sanction.is_err() || !o.in_velero_namespace {
+        // A cleanup called off must withdraw the request it filed, if Velero has not taken it.
+        if o.finalized && engine == Engine::Velero {
+            o.delete_request = delete_request(client, backup, reported).await?;
+        }
         return Ok(o);
     }
     let (ns, name) = (meta.namespace.as_str(), meta.name.as_str());
@@ -170,6 +177,7 @@ async fn delete_request(
     });
     Ok(Some(RequestState {
         processed: str_at(r, &["status", "phase"]) == Some("Processed"),
+        taken: str_at(r, &["status", "phase"]) == Some("InProgress"),
         errors,
         age,
         reported: reported(&name),

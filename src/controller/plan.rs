@@ -42,6 +42,8 @@ pub struct RequestState {
     pub age: i64,
     /// Its errors were already reported (Event and metric) by this process.
     pub reported: bool,
+    /// Velero has taken it (`InProgress`): too late to withdraw it.
+    pub taken: bool,
 }
 
 /// Everything [`plan`] reads.
@@ -54,6 +56,10 @@ pub struct Observed {
     pub finalized: bool,
     /// The Backup has a deletion timestamp.
     pub deleting: bool,
+    /// The Backup's `status.phase`.
+    pub phase: Option<String>,
+    /// The Backup is in Velero's namespace (`policy.velero.namespace`), the only one Velero acts in.
+    pub in_velero_namespace: bool,
     pub restores: Vec<RestoreState>,
     pub contents: Vec<ContentState>,
     pub snapshots: Vec<Named>,
@@ -116,9 +122,34 @@ pub enum Plan {
     Clean(Vec<Step>),
     /// Our finalizer is on it but it is no longer sanctioned: stop. `release` removes the
     /// finalizer (request withdrawn, stale or unverified); a hold keeps it, so the Backup stays
-    /// until the hold is released and cleanup resumes or is called off.
-    Stop { why: Unsanctioned, release: bool },
+    /// until the hold is released and cleanup resumes or is called off. `withdraw` names the
+    /// DeleteBackupRequest this cleanup filed that Velero has not taken yet: it must go too, or
+    /// Velero would still delete the data.
+    Stop {
+        why: Unsanctioned,
+        release: bool,
+        withdraw: Option<String>,
+    },
+    /// Sanctioned, but outside Velero's namespace: Velero does not act there, and the storage
+    /// location and credentials such a Backup names are not Velero's to use. Nothing is cleaned;
+    /// `release` removes our finalizer if an earlier policy put it on.
+    NotVelero { release: bool },
+    /// Sanctioned, but Velero is still writing the backup (`phase`): nothing is touched until it
+    /// is done, as Velero itself refuses to delete a backup in progress.
+    Wait { phase: String },
 }
+
+/// Phases in which Velero is still writing a backup's files or snapshots.
+pub const WRITING_PHASES: [&str; 5] = [
+    "InProgress",
+    "WaitingForPluginOperations",
+    "WaitingForPluginOperationsPartiallyFailed",
+    "Finalizing",
+    "FinalizingPartiallyFailed",
+];
+
+/// How often a cleanup waiting for Velero to finish a backup looks again.
+pub const WAIT_FOR_BACKUP_S: u64 = 30;
 
 /// How long after a failed DeleteBackupRequest the velero engine files a new one (seconds).
 pub const VELERO_RETRY_AFTER: i64 = 300;
@@ -131,7 +162,22 @@ pub fn plan(o: &Observed) -> Plan {
             true => Plan::Stop {
                 why,
                 release: why != Unsanctioned::Held,
+                withdraw: o
+                    .delete_request
+                    .as_ref()
+                    .filter(|r| !r.processed && !r.taken)
+                    .map(|r| r.name.clone()),
             },
+        };
+    }
+    if !o.in_velero_namespace {
+        return Plan::NotVelero {
+            release: o.finalized,
+        };
+    }
+    if let Some(phase) = o.phase.as_deref().filter(|p| WRITING_PHASES.contains(p)) {
+        return Plan::Wait {
+            phase: phase.into(),
         };
     }
     // A Backup already being deleted cannot take a new finalizer: it goes as a shadow deletion.
@@ -183,6 +229,11 @@ fn native_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
 /// File a DeleteBackupRequest and follow it; the cleanup ends once Velero processed it cleanly.
 fn velero_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
     let Some(request) = &o.delete_request else {
+        // Velero deletes the Backup only when everything else went, then every request for it:
+        // a Backup it marked `Deleting` and deleted, with no request left, is done.
+        if o.deleting && o.phase.as_deref() == Some("Deleting") {
+            return true;
+        }
         steps.push(Step::FileDeleteRequest);
         return false;
     };

@@ -6,6 +6,8 @@ fn observed() -> Observed {
         engine: Engine::Native,
         finalized: false,
         deleting: false,
+        phase: Some("Completed".into()),
+        in_velero_namespace: true,
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
@@ -136,7 +138,14 @@ fn a_withdrawn_or_stale_request_stops_the_cleanup_and_releases_the_backup() {
             finalized: true,
             ..observed()
         };
-        assert_eq!(plan(&o), Plan::Stop { why, release: true });
+        assert_eq!(
+            plan(&o),
+            Plan::Stop {
+                why,
+                release: true,
+                withdraw: None
+            }
+        );
     }
 }
 
@@ -152,7 +161,8 @@ fn a_hold_stops_the_cleanup_and_keeps_the_backup_finalized() {
         plan(&o),
         Plan::Stop {
             why: Unsanctioned::Held,
-            release: false
+            release: false,
+            withdraw: None
         }
     );
 }
@@ -184,6 +194,7 @@ fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option
         errors: errors.iter().map(|e| e.to_string()).collect(),
         age,
         reported,
+        taken: false,
     })
 }
 
@@ -229,4 +240,108 @@ fn velero_engine_reports_errors_once_then_retries_after_a_while() {
         plan(&velero(request(true, &errs, VELERO_RETRY_AFTER, true))),
         Plan::Clean(vec![Step::FileDeleteRequest])
     );
+}
+
+#[test]
+fn velero_engine_finishes_when_velero_deleted_the_backup_and_its_requests() {
+    // Velero marks the Backup Deleting, deletes it (our finalizer holds it), then deletes every
+    // DeleteBackupRequest of the backup: nothing left to follow, and nothing to file again.
+    let mut o = velero(None);
+    o.deleting = true;
+    o.phase = Some("Deleting".into());
+    assert_eq!(plan(&o), Plan::Clean(vec![Step::RemoveFinalizer]));
+    // A sanctioned Backup somebody deleted before any request was filed still gets one.
+    o.phase = Some("Completed".into());
+    assert_eq!(plan(&o), Plan::Clean(vec![Step::FileDeleteRequest]));
+    // Deleting without a deletion timestamp: Velero is still at it, or failed; a request follows.
+    o.deleting = false;
+    o.phase = Some("Deleting".into());
+    assert_eq!(plan(&o), Plan::Clean(vec![Step::FileDeleteRequest]));
+}
+
+#[test]
+fn a_cleanup_called_off_withdraws_the_request_velero_has_not_taken() {
+    for (why, release) in [(Unsanctioned::Held, false), (Unsanctioned::Stale, true)] {
+        let mut o = velero(request(false, &[], 3, false));
+        o.sanction = Err(why);
+        assert_eq!(
+            plan(&o),
+            Plan::Stop {
+                why,
+                release,
+                withdraw: Some("daily-1-abcde".into())
+            },
+            "{why:?}"
+        );
+        // Taken or processed: too late to call off, nothing to withdraw.
+        let mut taken = o.clone();
+        if let Some(r) = taken.delete_request.as_mut() {
+            r.taken = true;
+        }
+        let mut processed = o.clone();
+        if let Some(r) = processed.delete_request.as_mut() {
+            r.processed = true;
+        }
+        for o in [taken, processed] {
+            assert_eq!(
+                plan(&o),
+                Plan::Stop {
+                    why,
+                    release,
+                    withdraw: None
+                }
+            );
+        }
+    }
+}
+
+#[test]
+fn a_backup_outside_veleros_namespace_is_not_cleaned() {
+    for engine in [Engine::Native, Engine::Velero] {
+        let mut o = Observed {
+            engine,
+            in_velero_namespace: false,
+            ..observed()
+        };
+        assert_eq!(plan(&o), Plan::NotVelero { release: false });
+        o.finalized = true;
+        assert_eq!(plan(&o), Plan::NotVelero { release: true });
+        // Unsanctioned there: left alone as everywhere.
+        o.finalized = false;
+        o.sanction = Err(Unsanctioned::NoRequest);
+        assert_eq!(plan(&o), Plan::Ignore);
+    }
+}
+
+#[test]
+fn a_backup_velero_is_still_writing_waits() {
+    for phase in WRITING_PHASES {
+        for finalized in [false, true] {
+            let o = Observed {
+                phase: Some(phase.into()),
+                finalized,
+                ..observed()
+            };
+            assert_eq!(
+                plan(&o),
+                Plan::Wait {
+                    phase: phase.into()
+                },
+                "{phase}"
+            );
+        }
+    }
+    for phase in [
+        None,
+        Some("New"),
+        Some("Completed"),
+        Some("PartiallyFailed"),
+        Some("Failed"),
+    ] {
+        let o = Observed {
+            phase: phase.map(String::from),
+            ..observed()
+        };
+        assert!(matches!(plan(&o), Plan::Clean(_)), "{phase:?}");
+    }
 }

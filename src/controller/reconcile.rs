@@ -10,7 +10,8 @@ use super::apply::{Outcome, Report};
 use super::cleaner::Cleaner;
 use super::error::Error;
 use super::kinds::view;
-use super::plan::{plan, Observed, Plan, Step};
+use super::kinds::Kind;
+use super::plan::{plan, Observed, Plan, Step, WAIT_FOR_BACKUP_S};
 use super::report::{self, backup_name};
 use super::steps;
 use crate::policy::config::Engine;
@@ -34,12 +35,57 @@ pub async fn reconcile(obj: Arc<DynamicObject>, cleaner: Arc<Cleaner>) -> Result
     if !cleaner.is_leader() {
         return Ok(Action::await_change());
     }
-    let observed = cleaner.observe(&backup).await?;
+    let observed = match cleaner.observe(&backup).await {
+        Ok(observed) => observed,
+        Err(error) => return Ok(unobservable(&cleaner, &backup, &error).await),
+    };
     match plan(&observed) {
         Plan::Ignore => Ok(Action::await_change()),
-        Plan::Stop { why, release } => stop(&cleaner, &backup, why, release).await,
+        Plan::Stop {
+            why,
+            release,
+            withdraw,
+        } => stop(&cleaner, &backup, why, release, withdraw.as_deref()).await,
+        Plan::NotVelero { release } => not_velero(&cleaner, &backup, release).await,
+        Plan::Wait { phase } => {
+            let note = report::waiting_note(&backup, &phase);
+            tracing::info!(backup = %backup_name(&backup), "{note}");
+            if cleaner.mark_waiting(&backup.metadata.uid) {
+                cleaner.event(&backup, false, "CleanupWaiting", note).await;
+            }
+            Ok(Action::requeue(Duration::from_secs(WAIT_FOR_BACKUP_S)))
+        }
         Plan::Clean(steps) => clean(&cleaner, &backup, &facts, &observed, &steps).await,
     }
+}
+
+/// A backup being cleaned whose state could not be read (its Restores, snapshots, requests):
+/// a failed attempt like any other, with its Event and metric, retried with backoff.
+async fn unobservable(cleaner: &Cleaner, backup: &Object, error: &Error) -> Action {
+    let delay = cleaner.backoff(&backup.metadata.uid);
+    let engine = cleaner.policy().cleanup.engine;
+    cleaner
+        .metrics
+        .cleanups
+        .with_label_values(&[report::engine_name(engine), "failure"])
+        .inc();
+    let note = report::unobservable_note(backup, error, delay);
+    tracing::warn!(backup = %backup_name(backup), "{note}");
+    cleaner.event(backup, true, "CleanupFailed", note).await;
+    Action::requeue(delay)
+}
+
+/// A sanctioned Backup outside Velero's namespace: nothing is cleaned, and the Event says why.
+async fn not_velero(cleaner: &Cleaner, backup: &Object, release: bool) -> Result<Action, Error> {
+    if release {
+        steps::remove_finalizer(&cleaner.client, backup).await?;
+    }
+    cleaner.finish(&backup.metadata.uid);
+    let velero = cleaner.policy().velero.namespace.clone();
+    let note = report::not_velero_note(backup, &velero, release);
+    tracing::warn!(backup = %backup_name(backup), "{note}");
+    cleaner.event(backup, true, "CleanupSkipped", note).await;
+    Ok(Action::await_change())
 }
 
 /// Backoff after a Backup could not be observed.
@@ -55,12 +101,18 @@ async fn stop(
     backup: &Object,
     why: Unsanctioned,
     release: bool,
+    withdraw: Option<&str>,
 ) -> Result<Action, Error> {
+    // The request first: with it still standing, Velero would delete the data anyway.
+    if let Some(request) = withdraw {
+        let ns = Some(backup.metadata.namespace.as_str());
+        steps::delete(&cleaner.client, Kind::DeleteBackupRequest, ns, request).await?;
+    }
     if release {
         steps::remove_finalizer(&cleaner.client, backup).await?;
     }
     cleaner.finish(&backup.metadata.uid);
-    let note = report::stopped_note(backup, why, release);
+    let note = report::stopped_note(backup, why, release, withdraw);
     tracing::warn!(backup = %backup_name(backup), "{note}");
     cleaner.event(backup, true, "CleanupStopped", note).await;
     Ok(Action::await_change())
@@ -87,7 +139,11 @@ async fn clean(
         cleaner.event(backup, false, "CleanupStarted", note).await;
     }
     let mut done = Report {
-        delete_request: observed.delete_request.as_ref().map(|r| r.name.clone()),
+        delete_request: observed
+            .delete_request
+            .as_ref()
+            .map(|r| r.name.clone())
+            .or_else(|| cleaner.filed_request(uid)),
         ..Report::default()
     };
     let outcome = cleaner.apply(backup, plan, &mut done).await;

@@ -126,8 +126,52 @@ pub fn failure_note(backup: &Object, failure: &Failure, retry_in: std::time::Dur
     )
 }
 
+/// The note when a Backup's state could not be read before a cleanup step.
+pub fn unobservable_note(
+    backup: &Object,
+    error: &super::error::Error,
+    retry_in: std::time::Duration,
+) -> String {
+    format!(
+        "cleanup of backup {} cannot see what is left to do: {error}. Nothing was deleted in this \
+         attempt; the controller retries in {}s.",
+        backup_name(backup),
+        retry_in.as_secs()
+    )
+}
+
+/// The note for a sanctioned Backup outside Velero's namespace.
+pub fn not_velero_note(backup: &Object, velero_namespace: &str, released: bool) -> String {
+    let then = if released {
+        format!("; finalizer {CLEANUP_FINALIZER} removed")
+    } else {
+        String::new()
+    };
+    format!(
+        "backup {} is sanctioned for deletion but is not in Velero's namespace {velero_namespace} \
+         (policy velero.namespace), where Velero and its storage credentials are: backup-guard \
+         cleans up only Velero's backups, so no storage was touched{then}.",
+        backup_name(backup)
+    )
+}
+
+/// The note while Velero is still writing a sanctioned backup.
+pub fn waiting_note(backup: &Object, phase: &str) -> String {
+    format!(
+        "deletion of backup {} is sanctioned, but Velero is still writing it (phase {phase}); the \
+         cleanup starts once the backup is finished, as Velero itself refuses to delete a backup \
+         in progress.",
+        backup_name(backup)
+    )
+}
+
 /// The note when a cleanup is called off because the backup is no longer sanctioned.
-pub fn stopped_note(backup: &Object, why: Unsanctioned, released: bool) -> String {
+pub fn stopped_note(
+    backup: &Object,
+    why: Unsanctioned,
+    released: bool,
+    withdrawn: Option<&str>,
+) -> String {
     let then = if released {
         format!(
             "finalizer {CLEANUP_FINALIZER} removed. Steps already done are not undone; set a new \
@@ -139,8 +183,11 @@ pub fn stopped_note(backup: &Object, why: Unsanctioned, released: bool) -> Strin
              the cleanup if the request is still valid"
         )
     };
+    let request = withdrawn.map_or_else(String::new, |r| {
+        format!("; DeleteBackupRequest {r}, which Velero had not taken yet, deleted")
+    });
     format!(
-        "cleanup of backup {} stopped: {}; {then}.",
+        "cleanup of backup {} stopped: {}{request}; {then}.",
         backup_name(backup),
         why.explain()
     )

@@ -2,8 +2,7 @@
 
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::config::Engine;
-use backup_guard::policy::stamps::CLEANUP_FINALIZER;
-use backup_guard::policy::Policy;
+use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
 use backup_guard::storage::{resolve, BslSpec, ClientSettings, Location};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -93,9 +92,7 @@ async fn wrong_credentials_fail_with_an_event_and_leave_everything_until_they_ar
     put_secret(&c, &n.ns, credentials(S3_KEY, "not-the-secret")).await;
     objects(&n).await;
 
-    let mut policy = Policy::default();
-    policy.velero.namespace = n.ns.clone();
-    let running = start(&c, &n.ns, policy_state(policy, KEY));
+    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
     let rejected = "rejected the credentials";
     eventually(
         60,
@@ -138,15 +135,30 @@ async fn delete_requests(c: &Client, ns: &str, backup: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Plays Velero: marks the request processed (with `errors`), and on success deletes the Backup.
+/// Plays Velero's deletion controller on `request`, in its order: takes the request, marks the
+/// Backup `Deleting`, then either records `errors` or deletes the Backup, marks the request
+/// `Processed` and deletes every request for the backup (by name and uid labels).
 async fn process(c: &Client, ns: &str, request: &str, errors: &[&str], backup: &str) {
-    let status = json!({"status": {"phase": "Processed", "errors": errors}});
-    patch(c, Kind::DeleteBackupRequest, Some(ns), request, status).await;
+    let (requests, backups) = (Kind::DeleteBackupRequest, Kind::Backup);
+    let taken = json!({"status": {"phase": "InProgress"}});
+    patch(c, requests, Some(ns), request, taken).await;
+    let deleting = json!({"status": {"phase": "Deleting"}});
+    patch(c, backups, Some(ns), backup, deleting).await;
     if errors.is_empty() {
-        let api = Kind::Backup.api(c, Some(ns));
+        let api = backups.api(c, Some(ns));
         api.delete(backup, &Default::default())
             .await
             .expect("Velero deletes the Backup");
+    }
+    let status = json!({"status": {"phase": "Processed", "errors": errors}});
+    patch(c, requests, Some(ns), request, status).await;
+    if errors.is_empty() {
+        let api = requests.api(c, Some(ns));
+        for r in delete_requests(c, ns, backup).await {
+            api.delete(&name_of(&r), &Default::default())
+                .await
+                .expect("Velero deletes the backup's requests");
+        }
     }
 }
 
@@ -177,7 +189,7 @@ async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end()
         .await
         .and_then(|b| b.metadata.uid)
         .expect("uid");
-    let mut policy = Policy::default();
+    let mut policy = velero_in(&ns);
     policy.cleanup.engine = Engine::Velero;
     let running = start(&c, &ns, policy_state(policy, KEY));
 
@@ -213,6 +225,42 @@ async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end()
     )
     .await;
     assert_eq!(running.metric("cleanups", &["velero", "success"]), 1);
+    // Done means done: no request filed again for the gone backup.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(delete_requests(&c, &ns, &name).await.is_empty());
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
+}
+
+#[tokio::test]
+async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-withdraw").await;
+    let name = format!("{ns}-daily-1");
+    create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
+    request_delete(&c, KEY, &ns, &name, &[]).await;
+    let mut policy = velero_in(&ns);
+    policy.cleanup.engine = Engine::Velero;
+    let running = start(&c, &ns, policy_state(policy, KEY));
+
+    // Velero is busy: the request stays New, and then a hold manager holds the backup.
+    let filed = name_of(&filed_request(&c, &ns, &name).await);
+    let hold = json!({"metadata": {"labels": {HOLD: "true"}}});
+    patch(&c, Kind::Backup, Some(&ns), &name, hold).await;
+    eventually(30, "the request withdrawn", || async {
+        delete_requests(&c, &ns, &name).await.is_empty()
+    })
+    .await;
+    eventually(10, "a CleanupStopped Event naming the request", || async {
+        has_event(&c, &ns, &name, "CleanupStopped", &filed).await
+    })
+    .await;
+    assert!(exists(Kind::Backup, Some(&ns), &name).await);
+    assert_eq!(
+        finalizers(&c, Kind::Backup, Some(&ns), &name).await,
+        vec![CLEANUP_FINALIZER.to_string()],
+        "a hold keeps the finalizer"
+    );
     running.stop().await;
     drop_namespace(&c, &ns).await;
 }

@@ -206,6 +206,13 @@ where
     panic!("timed out after {secs}s waiting for: {what}");
 }
 
+/// The default policy with Velero in `ns`: each test's namespace is its Velero namespace.
+pub fn velero_in(ns: &str) -> Policy {
+    let mut policy = Policy::default();
+    policy.velero.namespace = ns.into();
+    policy
+}
+
 /// Policy and key as the controller reads them, already loaded.
 pub fn policy_state(policy: Policy, key: &[u8]) -> Arc<Shared> {
     let shared = Shared::new(policy, key.to_vec(), Metrics::new(), None);

@@ -7,6 +7,7 @@ mod engines;
 mod fixtures;
 mod harness;
 mod native;
+mod refusals;
 #[path = "../support/storage_scenario.rs"]
 mod storage_scenario;
 #[path = "../support/storage_servers.rs"]

@@ -3,7 +3,6 @@
 use backup_guard::controller::kinds::{view, Kind};
 use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
-use backup_guard::policy::Policy;
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -17,7 +16,7 @@ async fn a_sanctioned_backup_is_cleaned_up_and_nothing_else_is_touched() {
     let seeded = layout(&n);
     let (_root, loc) = file_location(&n.ns, &seeded).await;
     objects(&n).await;
-    let running = start(&c, &n.ns, policy_state(Policy::default(), KEY));
+    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
     eventually(60, "the sanctioned Backup to be gone", || async {
         !exists(Kind::Backup, Some(&n.ns), &n.gone).await
     })
@@ -54,7 +53,7 @@ async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
     objects(&n).await;
 
     // The first controller gets as far as the finalizer and the backup's files, then dies.
-    let shared = policy_state(Policy::default(), KEY);
+    let shared = policy_state(velero_in(&n.ns), KEY);
     let first = Cleaner::new(
         c.clone(),
         shared.clone(),
@@ -103,7 +102,7 @@ async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
     let seeded = layout(&n);
     let (_root, loc) = file_location(&n.ns, &seeded).await;
     objects(&n).await;
-    let shared = policy_state(Policy::default(), KEY);
+    let shared = policy_state(velero_in(&n.ns), KEY);
     let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
         .with_storage_settings(quick_storage());
     let backup = view(

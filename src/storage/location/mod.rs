@@ -154,6 +154,9 @@ pub struct BslSpec {
     /// `spec.credential`
     #[serde(default)]
     pub credential: Option<SecretKeyRef>,
+    /// `spec.accessMode`: `ReadWrite` (Velero's default) or `ReadOnly`.
+    #[serde(default)]
+    pub access_mode: Option<String>,
 }
 
 /// `spec.objectStorage`
@@ -194,6 +197,11 @@ impl BslSpec {
             name: DEFAULT_CREDENTIALS_SECRET.into(),
             key: DEFAULT_CREDENTIALS_KEY.into(),
         })
+    }
+
+    /// Whether the location is `ReadOnly`: Velero neither writes nor deletes there.
+    pub fn read_only(&self) -> bool {
+        self.access_mode.as_deref().map(str::trim) == Some("ReadOnly")
     }
 
     fn config(&self, key: &str) -> Option<&str> {
