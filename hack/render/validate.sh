@@ -371,7 +371,7 @@ EOF
   for v in update patch delete; do can yes "$v" backups.velero.io velero; done
   for v in get list watch update delete; do can yes "$v" restores.velero.io velero; done
   for v in list delete; do can yes "$v" podvolumebackups.velero.io velero; done
-  can yes create deletebackuprequests.velero.io velero
+  for v in create delete; do can yes "$v" deletebackuprequests.velero.io velero; done
   for v in list delete; do can yes "$v" volumesnapshots.snapshot.storage.k8s.io; done
   for v in list patch update delete; do can yes "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
   can yes get secrets velero

@@ -30,6 +30,24 @@ pub struct Report {
     pub pod_volume_backups: usize,
     /// The DeleteBackupRequest filed (velero engine).
     pub delete_request: Option<String>,
+    /// The cleanup was started by an earlier process: the counts cover only this one's part.
+    pub resumed: bool,
+}
+
+impl Report {
+    /// Adds what a later pass deleted.
+    pub fn add(&mut self, pass: &Report) {
+        self.provider = pass.provider.or(self.provider);
+        self.backup_keys += pass.backup_keys;
+        self.restores += pass.restores;
+        self.restore_keys += pass.restore_keys;
+        self.contents += pass.contents;
+        self.snapshots += pass.snapshots;
+        self.pod_volume_backups += pass.pod_volume_backups;
+        if pass.delete_request.is_some() {
+            self.delete_request.clone_from(&pass.delete_request);
+        }
+    }
 }
 
 /// How a pass ended.
@@ -70,6 +88,11 @@ impl Cleaner {
                 step: step.clone(),
                 error,
             };
+            // Every step, even one that needs no fresh sanction, is this replica's only while it
+            // leads.
+            if !self.is_leader() {
+                return Err(fail(Error::NotLeader));
+            }
             if step.needs_sanction() {
                 match self.recheck(backup).await.map_err(fail)? {
                     Ok(fresh) => current = fresh,
@@ -115,11 +138,9 @@ impl Cleaner {
         let (c, ns) = (&self.client, backup.metadata.namespace.as_str());
         match step {
             Step::AddFinalizer => steps::add_finalizer(c, backup).await?,
-            Step::DeleteBackupFiles => {
-                report.backup_keys += self.delete_files(backup, None, location, report).await?
-            }
+            Step::DeleteBackupFiles => self.delete_files(backup, None, location, report).await?,
             Step::DeleteRestoreFiles(r) => {
-                report.restore_keys += self.delete_files(backup, Some(r), location, report).await?
+                self.delete_files(backup, Some(r), location, report).await?
             }
             Step::ReleaseRestore(r) => steps::release_restore(c, ns, r).await?,
             Step::DeleteRestore(r) => {
@@ -162,25 +183,36 @@ impl Cleaner {
         Ok(None)
     }
 
-    /// Deletes the backup's files, or one of its restores' files; returns how many keys went.
+    /// Deletes the backup's files, or one of its restores' files, counting the keys that went.
     async fn delete_files(
         &self,
         backup: &Object,
         restore: Option<&str>,
         location: &mut Option<Location>,
         report: &mut Report,
-    ) -> Result<usize, Error> {
+    ) -> Result<(), Error> {
         let loc = self.location(backup, location).await?;
         report.provider = Some(loc.provider);
-        let deleted = match restore {
-            None => storage::delete_backup_files(loc, &backup.metadata.name).await?,
-            Some(r) => storage::delete_restore_files(loc, r).await?,
+        let result = match restore {
+            None => storage::delete_backup_files(loc, &backup.metadata.name).await,
+            Some(r) => storage::delete_restore_files(loc, r).await,
+        };
+        // A batch that failed part-way still deleted what it deleted: count it.
+        let keys = match &result {
+            Ok(deleted) => deleted.keys,
+            Err(storage::CleanupError::Delete { deleted, .. }) => *deleted,
+            Err(_) => 0,
         };
         self.metrics
             .cleanup_objects_deleted
             .with_label_values(&[&loc.provider.to_string()])
-            .inc_by(deleted.keys as u64);
-        Ok(deleted.keys)
+            .inc_by(keys as u64);
+        match restore {
+            None => report.backup_keys += keys,
+            Some(_) => report.restore_keys += keys,
+        }
+        result?;
+        Ok(())
     }
 
     /// The backup's storage, resolved once per pass.
@@ -209,5 +241,37 @@ impl Cleaner {
         )
         .await?;
         Ok(cache.insert(loc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_add_up_and_the_last_request_named_wins() {
+        let mut tally = Report::default();
+        let first = Report {
+            provider: Some(Provider::File),
+            backup_keys: 7,
+            ..Report::default()
+        };
+        let second = Report {
+            backup_keys: 5,
+            restores: 1,
+            restore_keys: 4,
+            delete_request: Some("daily-1-x".into()),
+            ..Report::default()
+        };
+        tally.add(&first);
+        tally.add(&second);
+        assert_eq!(tally.provider, Some(Provider::File));
+        assert_eq!(
+            (tally.backup_keys, tally.restores, tally.restore_keys),
+            (12, 1, 4)
+        );
+        assert_eq!(tally.delete_request.as_deref(), Some("daily-1-x"));
+        tally.add(&Report::default());
+        assert_eq!(tally.delete_request.as_deref(), Some("daily-1-x"));
     }
 }

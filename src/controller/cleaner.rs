@@ -9,6 +9,7 @@ use kube::runtime::events::Reporter;
 use kube::Client;
 use tokio::sync::watch;
 
+use super::apply::Report;
 use super::error::Error;
 use super::observe;
 use super::plan::Observed;
@@ -44,6 +45,8 @@ struct Memory {
     filed: HashMap<String, String>,
     /// Backups waiting for Velero to finish writing them (one Event per wait).
     waiting: HashSet<String>,
+    /// What this process's passes deleted so far, per backup.
+    tallies: HashMap<String, Report>,
 }
 
 impl Cleaner {
@@ -139,12 +142,26 @@ impl Cleaner {
         self.memory().waiting.insert(uid.into())
     }
 
+    /// Adds a pass's report to the backup's tally and returns the tally. `resumed`: the pass did
+    /// not start the cleanup, so when this process never saw its start, earlier processes did
+    /// part of it.
+    pub(super) fn tally(&self, uid: &str, pass: &Report, resumed: bool) -> Report {
+        let mut memory = self.memory();
+        let tally = memory.tallies.entry(uid.into()).or_insert_with(|| Report {
+            resumed,
+            ..Report::default()
+        });
+        tally.add(pass);
+        tally.clone()
+    }
+
     /// Forgets a finished backup; returns how long this process worked on it.
     pub(super) fn finish(&self, uid: &str) -> Duration {
         let mut memory = self.memory();
         memory.failures.remove(uid);
         memory.filed.remove(uid);
         memory.waiting.remove(uid);
+        memory.tallies.remove(uid);
         memory
             .started
             .remove(uid)

@@ -193,11 +193,21 @@ pub async fn elect(
     let mut observer = Observer::default();
     let mut renewed: Option<Instant> = None;
     while !*stop.borrow() {
-        match round(&api, &me, &settings, &mut observer).await {
-            Ok(true) => renewed = Some(Instant::now()),
-            Ok(false) => renewed = None,
-            Err(e) => {
+        // A round may not outlast the renew deadline: an API server that stops answering must
+        // not keep a leader leading for the client's own timeout (minutes) while a standby takes
+        // the lease over after `duration`.
+        let budget = renewed.map_or(settings.renew_deadline, |t| {
+            settings.renew_deadline.saturating_sub(t.elapsed())
+        });
+        let attempt = tokio::time::timeout(budget, round(&api, &me, &settings, &mut observer));
+        match attempt.await {
+            Ok(Ok(true)) => renewed = Some(Instant::now()),
+            Ok(Ok(false)) => renewed = None,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, lease = LEASE_NAME, namespace, "leader election: cannot read or renew the Lease")
+            }
+            Err(_) => {
+                tracing::warn!(lease = LEASE_NAME, namespace, waited = ?budget, "leader election: the API server did not answer in time")
             }
         }
         let leading = renewed.is_some_and(|t| t.elapsed() < settings.renew_deadline);

@@ -138,7 +138,7 @@ async fn clean(
         tracing::info!(backup = %backup_name(backup), "{note}");
         cleaner.event(backup, false, "CleanupStarted", note).await;
     }
-    let mut done = Report {
+    let mut pass = Report {
         delete_request: observed
             .delete_request
             .as_ref()
@@ -146,7 +146,11 @@ async fn clean(
             .or_else(|| cleaner.filed_request(uid)),
         ..Report::default()
     };
-    let outcome = cleaner.apply(backup, plan, &mut done).await;
+    let outcome = cleaner.apply(backup, plan, &mut pass).await;
+    // What every pass of this process deleted, for the success Event: a retried step's earlier
+    // passes count too.
+    let resumed = plan.first() != Some(&Step::AddFinalizer);
+    let done = cleaner.tally(uid, &pass, resumed);
     match outcome {
         Ok(Outcome::Completed) => Ok(finished(cleaner, backup, facts, engine, &done).await),
         Ok(Outcome::Waiting(delay)) => {

@@ -84,7 +84,13 @@ pub fn success_note(backup: &Object, facts: &SanctionFacts, engine: Engine, r: &
             .filter(|(n, _)| *n > 0)
             .map(|(n, what)| format!("{n} {what}")),
     );
-    format!("{head} Deleted {}.", parts.join("; "))
+    let resumed = if r.resumed {
+        " (this process resumed a cleanup an earlier one started: what that one deleted is not \
+         counted)"
+    } else {
+        ""
+    };
+    format!("{head} Deleted {}{resumed}.", parts.join("; "))
 }
 
 /// What a step does, in words.

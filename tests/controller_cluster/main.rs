@@ -6,6 +6,7 @@
 mod engines;
 mod fixtures;
 mod harness;
+mod lease;
 mod native;
 mod refusals;
 #[path = "../support/storage_scenario.rs"]

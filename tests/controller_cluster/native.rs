@@ -91,6 +91,18 @@ async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
     })
     .await;
     assert_cleaned(&n, &loc, &seeded).await;
+    // The Event counts what this process deleted, and says an earlier one did the rest.
+    let events = events(&c, &n.ns, &n.gone).await;
+    let success = events
+        .iter()
+        .find(|(reason, _)| reason == "CleanupSucceeded")
+        .unwrap_or_else(|| panic!("a CleanupSucceeded Event: {events:?}"));
+    for words in [
+        "Deleted 0 storage object(s)",
+        "resumed a cleanup an earlier one started",
+    ] {
+        assert!(success.1.contains(words), "{words:?} in {}", success.1);
+    }
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }
