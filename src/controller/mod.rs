@@ -122,7 +122,9 @@ async fn lead(
     mut leader: watch::Receiver<bool>,
     cfg: &ControllerConfig,
 ) {
-    while !policy.readiness.policy_loaded.load(Ordering::Acquire) {
+    // The configured policy, not the lockdown an invalid one leaves: a cleanup in progress
+    // would be called off under it.
+    while !policy.readiness.policy_configured.load(Ordering::Acquire) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     loop {

@@ -283,6 +283,27 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// In force while the configured policy is invalid and no valid one was seen since start:
+    /// the default policy with nothing sanctionable, so no path to storage opens on a guess —
+    /// `enforce`, approval required from nobody (no request sanctions anything), no deletions by
+    /// Velero's TTL collector, no hold managers (no hold is released), nobody exempt, no rules.
+    pub fn lockdown() -> Policy {
+        Policy {
+            mode: Mode::Enforce,
+            approval: ApprovalPolicy {
+                required: true,
+                approvers: Subjects::default(),
+            },
+            hold: HoldPolicy {
+                managers: Subjects::default(),
+            },
+            expiry: ExpiryPolicy { allow: false },
+            exempt: Subjects::default(),
+            rules: vec![],
+            ..Policy::default()
+        }
+    }
+
     /// Parses and validates a policy file; an empty file is the default policy.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let blank = text.lines().all(|l| {

@@ -243,7 +243,9 @@ impl Decision {
                 | Reason::StorageLocationDelete
                 | Reason::SnapshotDelete
         );
-        let blocked = (is_deletion && outcome != Outcome::Neutered)
+        // Blocked means refused: a deletion audit mode only warned about went through, and the
+        // alerts on this counter say the record is intact.
+        let blocked = (is_deletion && outcome == Outcome::Denied)
             .then(|| (req.resource, Actor::of(&req.user.username, policy)));
         let allowed = outcome != Outcome::Denied;
         Decision {

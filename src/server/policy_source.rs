@@ -40,6 +40,10 @@ pub fn reload(shared: &Shared, text: &str, source: &str) -> Result<(), String> {
                 .readiness
                 .policy_loaded
                 .store(true, Ordering::Release);
+            shared
+                .readiness
+                .policy_configured
+                .store(true, Ordering::Release);
             if changed {
                 tracing::info!(source, mode = %shared.policy.load().mode, "policy loaded");
             }
@@ -119,7 +123,8 @@ pub async fn watch_configmap(client: Client, shared: Arc<Shared>, namespace: Str
                     .unwrap_or_default();
                 let source = format!("configmap {namespace}/{name}");
                 if let Err(message) = reload(&shared, &text, &source) {
-                    report_invalid(&recorder, &cm, &message).await;
+                    let lockdown = lock_down(&shared);
+                    report_invalid(&recorder, &cm, &message, lockdown).await;
                 }
             }
             Ok(Event::InitDone) if !seen => {
@@ -143,13 +148,39 @@ pub async fn watch_configmap(client: Client, shared: Arc<Shared>, namespace: Str
     }
 }
 
-async fn report_invalid(recorder: &Recorder, cm: &ConfigMap, message: &str) {
+/// An invalid policy before any valid one: the webhook answers under [`Policy::lockdown`] rather
+/// than staying unready (every guarded request, and Velero's own Backup updates, would be
+/// refused by failurePolicy Fail), and the controller does not act. Returns whether it did.
+pub fn lock_down(shared: &Shared) -> bool {
+    if shared.readiness.policy_loaded.load(Ordering::Acquire) {
+        return false;
+    }
+    shared.policy.store(Arc::new(Policy::lockdown()));
+    shared
+        .readiness
+        .policy_loaded
+        .store(true, Ordering::Release);
+    tracing::error!(
+        "no valid policy since start: the lockdown policy is in force (enforce, nothing \
+         sanctioned, no TTL deletions, no hold released) and the controller waits, until a valid \
+         policy is applied"
+    );
+    true
+}
+
+async fn report_invalid(recorder: &Recorder, cm: &ConfigMap, message: &str, lockdown: bool) {
     let reference: ObjectReference = cm.object_ref(&());
+    let in_force = if lockdown {
+        "no valid policy was seen since start, so the lockdown policy is in force (enforce, \
+         nothing sanctioned, no TTL deletions) and cleanups wait"
+    } else {
+        "the last good policy stays in force"
+    };
     let event = KubeEvent {
         type_: EventType::Warning,
         reason: "InvalidPolicy".into(),
         note: Some(
-            format!("policy refused, the last good policy stays in force: {message}")
+            format!("policy refused, {in_force}: {message}")
                 .chars()
                 .take(1000)
                 .collect(),

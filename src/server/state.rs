@@ -16,7 +16,11 @@ use crate::policy::Policy;
 #[derive(Debug, Default)]
 pub struct Readiness {
     pub index_synced: AtomicBool,
+    /// A policy is in force: the configured one, or the lockdown while it is invalid.
     pub policy_loaded: AtomicBool,
+    /// The policy in force is the configured one (valid, or the default for an absent
+    /// ConfigMap): the controller acts only then.
+    pub policy_configured: AtomicBool,
     pub shutting_down: AtomicBool,
 }
 

@@ -216,10 +216,12 @@ pub fn velero_in(ns: &str) -> Policy {
 /// Policy and key as the controller reads them, already loaded.
 pub fn policy_state(policy: Policy, key: &[u8]) -> Arc<Shared> {
     let shared = Shared::new(policy, key.to_vec(), Metrics::new(), None);
-    shared
-        .readiness
-        .policy_loaded
-        .store(true, Ordering::Release);
+    for flag in [
+        &shared.readiness.policy_loaded,
+        &shared.readiness.policy_configured,
+    ] {
+        flag.store(true, Ordering::Release);
+    }
     shared
 }
 

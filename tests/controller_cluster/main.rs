@@ -8,6 +8,7 @@ mod fixtures;
 mod harness;
 mod lease;
 mod native;
+mod policy;
 mod refusals;
 #[path = "../support/storage_scenario.rs"]
 mod storage_scenario;

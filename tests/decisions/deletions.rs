@@ -62,16 +62,17 @@ fn delete_backup_in_each_mode() {
         .iter()
         .map(|m| {
             let d = validate(&r, &in_mode(*m), &idx, capture_day());
-            (d.allowed, d.outcome, d.warnings.len())
+            (d.allowed, d.outcome, d.warnings.len(), d.blocked.is_some())
         })
         .collect();
+    // Only a refused deletion counts as blocked (the alerts on it say the record is intact).
     assert_eq!(
         got,
         vec![
-            (false, Outcome::Denied, 0),
-            (true, Outcome::Neutered, 1),
-            (true, Outcome::Warned, 1),
-            (true, Outcome::Allowed, 0),
+            (false, Outcome::Denied, 0, true),
+            (true, Outcome::Neutered, 1, false),
+            (true, Outcome::Warned, 1, false),
+            (true, Outcome::Allowed, 0, false),
         ]
     );
     let audit = validate(&r, &in_mode(Mode::Audit), &idx, capture_day());
