@@ -20,7 +20,7 @@ use super::stamps::{
 
 /// The mutating webhook's decision: always allowed, with a patch when something must change.
 pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
-    let mode = mode_for(req, ctx.policy);
+    let mode = mode_for(req, ctx);
     let mut decision = Decision::allow(mode);
     if mode == Mode::Off || !matches!(req.operation, Operation::Create | Operation::Update) {
         return decision;

@@ -5,13 +5,14 @@
 
 use jiff::Timestamp;
 
-use super::config::{Mode, Policy};
+use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::duration::parse_go_duration;
 use super::messages;
 use super::request::{Object, Operation, Request, Resource};
 use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
 use super::words::{stamps_on_create, words_update};
+use crate::index::{ContentEntry, Labels};
 
 /// Finalizers whose controllers delete storage data when the object goes (Ark 0.7's).
 pub const STORAGE_DELETING_FINALIZERS: [&str; 1] = ["gc.ark.heptio.com"];
@@ -29,7 +30,7 @@ pub fn guarded_crd(name: &str) -> Option<Resource> {
 
 /// The validating webhook's decision.
 pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
-    let mode = mode_for(req, ctx.policy);
+    let mode = mode_for(req, ctx);
     if mode == Mode::Off || req.resource == Resource::Other {
         return Decision::allow(mode);
     }
@@ -47,16 +48,72 @@ pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
     }
 }
 
-/// The mode for this request's object (rules match its namespace and labels).
-pub fn mode_for(req: &Request, policy: &Policy) -> Mode {
-    let labels = req.current().map(|o| &o.metadata.labels);
-    let empty = Default::default();
-    let ns = if req.resource == Resource::Namespace {
-        req.name.as_str()
-    } else {
-        req.namespace.as_str()
+/// The mode for this request. Rules match the object's namespace and labels, except for the
+/// objects that only act on a backup — a DeleteBackupRequest, Velero's VolumeSnapshots and
+/// VolumeSnapshotContents — which take the mode of that backup (its namespace and its labels
+/// from the index), so that no label written on them can choose a milder mode.
+pub fn mode_for(req: &Request, ctx: &Context<'_>) -> Mode {
+    let policy = ctx.policy;
+    if policy.rules.is_empty() {
+        return policy.mode;
+    }
+    let empty = Labels::new();
+    let own = || req.current().map_or(&empty, |o| &o.metadata.labels);
+    let backup_labels = |ns: &str, name: Option<&str>| {
+        name.and_then(|n| ctx.index.backup(ns, n))
+            .map_or(&empty, |b| b.labels())
     };
-    policy.mode_for(ns, labels.unwrap_or(&empty))
+    match req.resource {
+        Resource::Namespace => policy.mode_for(&req.name, own()),
+        Resource::DeleteBackupRequest => {
+            let target = req.object.as_deref().or(req.old_object.as_deref());
+            let backup = target.map(delete_request_target);
+            policy.mode_for(&req.namespace, backup_labels(&req.namespace, backup))
+        }
+        Resource::VolumeSnapshot | Resource::VolumeSnapshotContent => {
+            let ns = policy.velero.namespace.as_str();
+            policy.mode_for(ns, backup_labels(ns, snapshot_backup(req, ctx)))
+        }
+        _ => policy.mode_for(&req.namespace, own()),
+    }
+}
+
+/// The backup a DeleteBackupRequest is about: `spec.backupName`, else Velero's label.
+pub fn delete_request_target(obj: &Object) -> &str {
+    obj.spec
+        .backup_name
+        .as_deref()
+        .or_else(|| obj.label(VELERO_BACKUP_NAME))
+        .unwrap_or("")
+}
+
+/// The VolumeSnapshotContent a VolumeSnapshot is bound to, from the index: by the snapshot's
+/// `status.boundVolumeSnapshotContentName`, else by a content's `volumeSnapshotRef`.
+fn bound_content<'a>(req: &Request, ctx: &'a Context<'_>) -> Option<(&'a str, &'a ContentEntry)> {
+    let bound = req
+        .current()
+        .and_then(|o| o.status.bound_volume_snapshot_content_name.as_deref());
+    match bound {
+        Some(name) => ctx.index.content_named(name),
+        None => ctx.index.content_for_snapshot(&req.namespace, &req.name),
+    }
+}
+
+/// The Velero backup a VolumeSnapshot(Content) belongs to: its `velero.io/backup-name` label
+/// (as stored, else as sent), or for an unlabelled VolumeSnapshot its bound content's label.
+/// Backups are looked up in `policy.velero.namespace`, where Velero keeps them.
+pub fn snapshot_backup<'a>(req: &'a Request, ctx: &'a Context<'_>) -> Option<&'a str> {
+    let labelled = [req.old_object.as_deref(), req.object.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|o| o.label(VELERO_BACKUP_NAME));
+    match labelled {
+        Some(b) => Some(b),
+        None if req.resource == Resource::VolumeSnapshot => {
+            bound_content(req, ctx).and_then(|(_, c)| c.backup.as_deref())
+        }
+        None => None,
+    }
 }
 
 fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
@@ -168,13 +225,7 @@ pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 /// CREATE of a DeleteBackupRequest: only for sanctioned backups, or Velero's TTL collector on an
 /// expired, un-held backup when `expiry.allow`.
 pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    let obj = req.object.as_ref()?;
-    let backup = obj
-        .spec
-        .backup_name
-        .as_deref()
-        .or_else(|| obj.label(VELERO_BACKUP_NAME))
-        .unwrap_or("");
+    let backup = delete_request_target(req.object.as_ref()?);
     let ns = req.namespace.as_str();
     let why = match ctx.index.backup(ns, backup) {
         None => "backup-guard does not know this backup, so cannot tell that it may go".to_string(),
@@ -282,10 +333,7 @@ pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Viola
 /// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
 pub fn snapshot_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
-    let (content, entry) = match obj.status.bound_volume_snapshot_content_name.as_deref() {
-        Some(name) => (name, ctx.index.content(name)?),
-        None => ctx.index.content_for_snapshot(&req.namespace, &req.name)?,
-    };
+    let (content, entry) = bound_content(req, ctx)?;
     snapshot_violation(req, ctx, obj, entry.deletes_storage, content)
 }
 
