@@ -167,10 +167,21 @@ pub fn delete_request(ns: &str, backup: &str, why: &str, policy: &Policy) -> Str
     )
 }
 
-/// A change that would make Velero's TTL collector delete a backup sooner.
-pub fn tampering(req: &Request, what: &str, policy: &Policy) -> String {
+/// A change that would make Velero's TTL collector delete a backup sooner; `allowed` says what
+/// change would pass.
+pub fn tampering(req: &Request, what: &str, allowed: &str, policy: &Policy) -> String {
     format!(
-        "backup-guard: this update {what} on {}, which would let Velero's TTL collector delete the backup sooner. {}",
+        "backup-guard: this update of {} {what}, which would let Velero's TTL collector delete the backup sooner. {allowed} {}",
+        target(req),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
+/// A `spec.ttl` or `status.expiration` removed: the collector could be steered later.
+pub fn removed(req: &Request, field: &str, was: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: this update removes {field} (it was {was}) from {}. A removed value could later be set to any time, \
+         which would let Velero's TTL collector delete the backup sooner. Keep {field}, or change it to a later expiry. {}",
         target(req),
         how_to_sanction(req.resource, &req.namespace, &req.name, policy)
     )

@@ -3,11 +3,9 @@
 //! Each rule returns the violation it finds, or `None`, built through [`Judging::violation`]
 //! so that only the text its outcome shows is written; [`validate`] turns it into a decision.
 
-use jiff::Timestamp;
-
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
-use super::duration::parse_go_duration;
+use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::messages;
 use super::request::{Object, Operation, Request, Resource};
 use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
@@ -151,7 +149,7 @@ fn facts_of(obj: &Object, ctx: &Context<'_>) -> SanctionFacts {
 }
 
 /// Sanctioned deletion of the object in the request itself (Backup, BSL, CRD…).
-fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
+pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
     let obj = req.current().ok_or(Unsanctioned::NoRequest)?;
     sanction(&facts_of(obj, ctx), ctx.policy, ctx.now)
 }
@@ -257,62 +255,6 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
                 "backup-guard: deleting backup {ns}/{backup}: {why}"
             ))
         },
-    ))
-}
-
-/// UPDATE of a Backup shortening `spec.ttl`.
-pub fn ttl_shortened(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let parse = |o: &Object| {
-        o.spec
-            .ttl
-            .as_deref()
-            .and_then(|t| parse_go_duration(t).ok())
-    };
-    let (before, after) = (parse(old)?, parse(new)?);
-    if after >= before || self_sanction(req, ctx).is_ok() {
-        return None;
-    }
-    let (b, a) = (old.spec.ttl.as_deref()?, new.spec.ttl.as_deref()?);
-    Some(ctx.violation(
-        Reason::TtlShortened,
-        Class::Storage,
-        || {
-            messages::tampering(
-                req,
-                &format!("shortens spec.ttl from {b} to {a}"),
-                ctx.policy,
-            )
-        },
-        || messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
-    ))
-}
-
-/// UPDATE of a Backup moving `status.expiration` earlier (Backups have no status subresource).
-pub fn expiration_moved_earlier(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let parse = |o: &Object| {
-        o.status
-            .expiration
-            .as_deref()
-            .and_then(|t| t.parse::<Timestamp>().ok())
-    };
-    let before = parse(old)?;
-    let after = match parse(new) {
-        Some(a) => a,
-        // Removing the expiration never makes the collector delete sooner.
-        None if new.status.expiration.is_none() => return None,
-        None => Timestamp::UNIX_EPOCH,
-    };
-    if after >= before || self_sanction(req, ctx).is_ok() {
-        return None;
-    }
-    let what = format!("moves status.expiration earlier, from {before} to {after}");
-    Some(ctx.violation(
-        Reason::ExpirationMovedEarlier,
-        Class::Storage,
-        || messages::tampering(req, &what, ctx.policy),
-        || messages::short(req, "status.expiration moved earlier"),
     ))
 }
 
