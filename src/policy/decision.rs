@@ -127,7 +127,8 @@ impl Actor {
 pub struct Judging<'a> {
     pub ctx: &'a Context<'a>,
     pub mode: Mode,
-    /// `policy.exempt` holds the user: everything but the integrity rules lets them through.
+    /// `policy.exempt` holds the user: everything but the integrity rules lets them through,
+    /// unless the object is on legal hold (see [`Judging::holding`]).
     pub exempt: bool,
 }
 
@@ -138,7 +139,17 @@ impl<'a> std::ops::Deref for Judging<'a> {
     }
 }
 
-impl Judging<'_> {
+impl<'a> Judging<'a> {
+    /// The same judging for a finding about an object on legal hold when `held`: exemption
+    /// never covers a hold, as it never covers the integrity of the user's words.
+    pub fn holding(&self, held: bool) -> Judging<'a> {
+        Judging {
+            ctx: self.ctx,
+            mode: self.mode,
+            exempt: self.exempt && !held,
+        }
+    }
+
     /// What a violation of `class` comes to for this request.
     pub fn outcome(&self, class: Class) -> Outcome {
         use Class::*;
@@ -300,5 +311,28 @@ mod tests {
         // Exempt users pass every rule but the integrity ones.
         assert_eq!(texts(judged(Mode::Enforce, true, Class::Storage)), allowed);
         assert_eq!(texts(judged(Mode::Enforce, true, Class::Integrity)), denied);
+    }
+
+    #[test]
+    fn exemption_never_covers_a_hold() {
+        let (policy, index) = (Policy::default(), Index::new());
+        let ctx = Context {
+            policy: &policy,
+            index: &index,
+            now: 0,
+            key: b"k",
+        };
+        let exempt = |mode| Judging {
+            ctx: &ctx,
+            mode,
+            exempt: true,
+        };
+        let j = exempt(Mode::Enforce);
+        assert_eq!(j.holding(false).outcome(Class::Storage), Outcome::Allowed);
+        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Denied);
+        assert_eq!(j.holding(true).outcome(Class::Shadow), Outcome::Denied);
+        // Audit still only warns about a held object, exempt or not.
+        let j = exempt(Mode::Audit);
+        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Warned);
     }
 }

@@ -9,6 +9,7 @@ use super::duration::parse_go_duration;
 use super::messages;
 use super::request::{Object, Request};
 use super::rules::self_sanction;
+use super::stamps::Unsanctioned;
 
 /// Before Velero's first pass over a backup (phase empty or `New`). That pass sets `spec.ttl`
 /// (Velero's default when none is given) and `status.expiration`, overwriting what was there.
@@ -93,10 +94,8 @@ pub fn ttl_shortened(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         }
         (None, None) => return None,
     };
-    if self_sanction(req, ctx).is_ok() {
-        return None;
-    }
-    Some(ctx.violation(
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
+    Some(ctx.holding(held).violation(
         Reason::TtlShortened,
         Class::Storage,
         || match &change {
@@ -192,11 +191,9 @@ pub fn expiration_moved_earlier(req: &Request, ctx: &Judging<'_>) -> Option<Viol
         }
         (None, None) => return None,
     };
-    if self_sanction(req, ctx).is_ok() {
-        return None;
-    }
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
     let later = "A later status.expiration is allowed.";
-    Some(ctx.violation(
+    Some(ctx.holding(held).violation(
         Reason::ExpirationMovedEarlier,
         Class::Storage,
         || match &change {

@@ -159,12 +159,27 @@ pub fn crd(req: &Request, holds: Resource, count: usize, policy: &Policy) -> Str
 }
 
 /// A DeleteBackupRequest for a backup that may not go.
-pub fn delete_request(ns: &str, backup: &str, why: &str, policy: &Policy) -> String {
-    format!(
+pub fn delete_request(ns: &str, backup: &str, why: &str, held: bool, policy: &Policy) -> String {
+    let mut text = format!(
         "backup-guard: refusing a DeleteBackupRequest for backup {ns}/{backup}: {why}. \
-         A DeleteBackupRequest makes Velero delete the backup's files and snapshots. {}",
-        how_to_sanction(Resource::Backup, ns, backup, policy)
-    )
+         A DeleteBackupRequest makes Velero delete the backup's files and snapshots. "
+    );
+    // Writing into a String cannot fail.
+    let _ = if held {
+        write!(
+            text,
+            "A hold manager must first release the hold (`kubectl label backup {backup}{} {HOLD}-`). {}",
+            NsFlag(ns),
+            how_to_sanction(Resource::Backup, ns, backup, policy)
+        )
+    } else {
+        write!(
+            text,
+            "{}",
+            how_to_sanction(Resource::Backup, ns, backup, policy)
+        )
+    };
+    text
 }
 
 /// A change that would make Velero's TTL collector delete a backup sooner; `allowed` says what

@@ -166,7 +166,7 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             .iter()
             .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
-    Some(ctx.violation(
+    Some(ctx.holding(why == Unsanctioned::Held).violation(
         Reason::BackupDelete,
         if deleting_finalizer {
             Class::Storage
@@ -203,12 +203,13 @@ pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let holds = guarded_crd(&req.name)?;
     let count = ctx.index.count(holds);
-    if count == 0 || self_sanction(req, ctx).is_ok() {
+    if count == 0 {
         return None;
     }
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
     let storage =
         holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
-    Some(ctx.violation(
+    Some(ctx.holding(held).violation(
         Reason::CrdDelete,
         if storage {
             Class::Storage
@@ -225,7 +226,9 @@ pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let backup = delete_request_target(req.object.as_ref()?);
     let ns = req.namespace.as_str();
-    let why = match ctx.index.backup(ns, backup) {
+    let entry = ctx.index.backup(ns, backup);
+    let held = entry.is_some_and(|e| e.held());
+    let why = match entry {
         None => "backup-guard does not know this backup, so cannot tell that it may go".to_string(),
         Some(entry) => {
             let facts = entry.facts.as_deref().cloned().unwrap_or_default();
@@ -246,10 +249,10 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
             }
         }
     };
-    Some(ctx.violation(
+    Some(ctx.holding(held).violation(
         Reason::DeleteRequestCreate,
         Class::Storage,
-        || messages::delete_request(ns, backup, &why, ctx.policy),
+        || messages::delete_request(ns, backup, &why, held, ctx.policy),
         || {
             messages::clip(format!(
                 "backup-guard: deleting backup {ns}/{backup}: {why}"
@@ -261,10 +264,11 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
 /// DELETE of a BackupStorageLocation that backups still refer to.
 pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let count = ctx.index.backups_at_location(&req.namespace, &req.name);
-    if count == 0 || self_sanction(req, ctx).is_ok() {
+    if count == 0 {
         return None;
     }
-    Some(ctx.violation(
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
+    Some(ctx.holding(held).violation(
         Reason::StorageLocationDelete,
         Class::Shadow,
         || messages::location(req, count, ctx.policy),
@@ -298,14 +302,12 @@ fn snapshot_violation(
         return None;
     }
     let velero_ns = ctx.policy.velero.namespace.as_str();
-    if ctx
-        .index
-        .backup(velero_ns, backup)
-        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now))
-    {
+    let entry = ctx.index.backup(velero_ns, backup);
+    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now)) {
         return None;
     }
-    Some(ctx.violation(
+    let held = entry.is_some_and(|b| b.held());
+    Some(ctx.holding(held).violation(
         Reason::SnapshotDelete,
         Class::Storage,
         || messages::snapshot(req, backup, content, ctx.policy),

@@ -157,3 +157,34 @@ fn velero_snapshots_take_the_mode_of_their_backup() {
     let obj = mutated_object(&create, &p, &idx, capture_day());
     assert_eq!(obj["spec"]["deletionPolicy"], "Retain");
 }
+
+#[test]
+fn exemption_never_covers_a_legal_hold() {
+    let idx = index();
+    let p = policy("exempt: {users: [alice]}");
+    // weekly-3 is on legal hold: alice, exempt, may neither file a DBR for it nor delete it.
+    let mut dbr = review("create-dbr-by-user.json");
+    dbr["request"]["object"]["spec"]["backupName"] = json!("weekly-3");
+    let d = validate(&dbr, &p, &idx, capture_day());
+    assert!(!d.allowed, "{d:?}");
+    assert!(d.message.contains("legal hold"), "{}", d.message);
+    let mut held = review("delete-backup-by-user.json");
+    held["request"]["name"] = json!("weekly-3");
+    held["request"]["oldObject"]["metadata"]["name"] = json!("weekly-3");
+    held["request"]["oldObject"]["metadata"]["labels"]["backup-guard.io/hold"] = json!("true");
+    let d = validate(&held, &p, &idx, capture_day());
+    assert!(!d.allowed, "{d:?}");
+    assert!(d.message.contains("backup-guard.io/hold-"), "{}", d.message);
+    // Nor delete a snapshot content of it that would delete the storage snapshot.
+    let mut vsc = review("delete-vsc.json");
+    vsc["request"]["oldObject"]["metadata"]["labels"]["velero.io/backup-name"] = json!("weekly-3");
+    assert!(!validate(&vsc, &p, &idx, capture_day()).allowed);
+    // Without the hold, exemption still lets the same requests through.
+    assert!(validate(&review("create-dbr-by-user.json"), &p, &idx, capture_day()).allowed);
+    assert!(validate(&review("delete-vsc.json"), &p, &idx, capture_day()).allowed);
+    // A hold is still a storage matter in audit mode: warned, not denied.
+    let audit = policy("mode: audit\nexempt: {users: [alice]}");
+    let d = validate(&held, &policy("mode: audit"), &idx, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    assert!(validate(&held, &audit, &idx, capture_day()).allowed);
+}
