@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use super::config::Policy;
 use super::request::{Request, Resource};
-use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD};
+use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD, VELERO_BACKUP_NAME};
 use crate::index::Protected;
 
 /// Kubernetes shows warnings up to 120 characters well.
@@ -219,6 +219,17 @@ pub fn snapshot(req: &Request, backup: &str, content: &str, policy: &Policy) -> 
          so deleting it would delete the storage snapshot. Set the content's deletionPolicy to Retain first \
          (`kubectl patch volumesnapshotcontent {content} --type merge -p '{{\"spec\":{{\"deletionPolicy\":\"Retain\"}}}}'`), \
          or request deletion of the backup: {}",
+        target(req),
+        how_to_sanction(Resource::Backup, &policy.velero.namespace, backup, policy)
+    )
+}
+
+/// The Velero label removed from, or changed on, a snapshot of a protected backup.
+pub fn snapshot_label(req: &Request, backup: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} belongs to Velero backup {backup}, which is protected; removing or changing its label \
+         {VELERO_BACKUP_NAME} would take it out of backup-guard's sight, and its storage snapshot could then be deleted. \
+         Keep the label as it is (other labels may change). To delete the backup and its snapshots on purpose: {}",
         target(req),
         how_to_sanction(Resource::Backup, &policy.velero.namespace, backup, policy)
     )

@@ -42,7 +42,7 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
     if req.resource == Resource::VolumeSnapshotContent
         && matches!(mode, Mode::Enforce | Mode::Neuter)
     {
-        retain_content(ctx, obj, &mut ops);
+        retain_content(req, ctx, obj, &mut ops);
     }
     if req.resource == Resource::Backup && mode == Mode::Neuter {
         strip_storage_finalizers(obj, &mut ops, &mut decision.warnings);
@@ -209,8 +209,14 @@ fn short_warning(req: &Request, what: &str) -> String {
 }
 
 /// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned.
-fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
-    let Some(backup) = obj.label(VELERO_BACKUP_NAME) else {
+/// The backup is the content's label, or the stored one if an update removes it (the validating
+/// webhook refuses that for a protected backup; this keeps the content safe regardless).
+fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
+    let stored = req.old_object.as_deref();
+    let Some(backup) = obj
+        .label(VELERO_BACKUP_NAME)
+        .or_else(|| stored.and_then(|o| o.label(VELERO_BACKUP_NAME)))
+    else {
         return;
     };
     if !ctx.policy.snapshots.retain_contents

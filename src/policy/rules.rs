@@ -132,13 +132,10 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| ttl_shortened(req, ctx))
                 .or_else(|| expiration_moved_earlier(req, ctx))
         }
-        (
-            BackupStorageLocation
-            | CustomResourceDefinition
-            | VolumeSnapshot
-            | VolumeSnapshotContent,
-            Update,
-        ) => words_update(req, ctx),
+        (VolumeSnapshot | VolumeSnapshotContent, Update) => {
+            words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
+        }
+        (BackupStorageLocation | CustomResourceDefinition, Update) => words_update(req, ctx),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }
@@ -276,41 +273,65 @@ pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Viola
     ))
 }
 
-/// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
+/// DELETE of a Velero VolumeSnapshot whose content would delete the storage snapshot. The
+/// backup is the snapshot's label, or for an unlabelled snapshot its bound content's.
 pub fn snapshot_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
     let (content, entry) = bound_content(req, ctx)?;
-    snapshot_violation(req, ctx, obj, entry.deletes_storage, content)
+    let backup = obj.label(VELERO_BACKUP_NAME).or(entry.backup.as_deref())?;
+    snapshot_violation(req, ctx, backup, entry.deletes_storage, content)
 }
 
 /// DELETE of a Velero-labelled VolumeSnapshotContent with `deletionPolicy: Delete`.
 pub fn content_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
+    let backup = obj.label(VELERO_BACKUP_NAME)?;
     let deletes = obj.spec.deletion_policy.as_deref() == Some("Delete");
-    snapshot_violation(req, ctx, obj, deletes, &req.name)
+    snapshot_violation(req, ctx, backup, deletes, &req.name)
+}
+
+/// Whether the snapshots of `backup` may go: it is sanctioned. `Err(held)` when not.
+fn snapshots_may_go(backup: &str, ctx: &Judging<'_>) -> Result<(), bool> {
+    let entry = ctx.index.backup(&ctx.policy.velero.namespace, backup);
+    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now)) {
+        return Ok(());
+    }
+    Err(entry.is_some_and(|b| b.held()))
 }
 
 fn snapshot_violation(
     req: &Request,
     ctx: &Judging<'_>,
-    obj: &Object,
+    backup: &str,
     deletes_storage: bool,
     content: &str,
 ) -> Option<Violation> {
-    let backup = obj.label(VELERO_BACKUP_NAME)?;
     if !deletes_storage {
         return None;
     }
-    let velero_ns = ctx.policy.velero.namespace.as_str();
-    let entry = ctx.index.backup(velero_ns, backup);
-    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now)) {
-        return None;
-    }
-    let held = entry.is_some_and(|b| b.held());
+    let held = snapshots_may_go(backup, ctx).err()?;
     Some(ctx.holding(held).violation(
         Reason::SnapshotDelete,
         Class::Storage,
         || messages::snapshot(req, backup, content, ctx.policy),
         || messages::short(req, "it would delete the storage snapshot of a backup"),
+    ))
+}
+
+/// UPDATE removing or changing `velero.io/backup-name` on a VolumeSnapshot(Content) of a backup
+/// that is not sanctioned: unlabelled, it would leave the guard's sight (the webhooks select
+/// Velero's snapshots by that label), and its DELETE would take the storage snapshot with it.
+pub fn snapshot_relabelled(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let backup = old.label(VELERO_BACKUP_NAME)?;
+    if new.label(VELERO_BACKUP_NAME) == Some(backup) {
+        return None;
+    }
+    let held = snapshots_may_go(backup, ctx).err()?;
+    Some(ctx.holding(held).violation(
+        Reason::SnapshotRelabelled,
+        Class::Storage,
+        || messages::snapshot_label(req, backup, ctx.policy),
+        || messages::short(req, &format!("{VELERO_BACKUP_NAME} removed or changed")),
     ))
 }

@@ -260,3 +260,80 @@ fn a_ttl_set_where_there_was_none_may_not_bring_the_expiry_forward() {
     assert_eq!(d.reason, Some(Reason::TtlShortened));
     assert!(validate(&set_ttl("720h0m0s"), &p, &idx, capture_day()).allowed);
 }
+
+/// An UPDATE of the snapshot (content) in a captured DELETE fixture, to `edit`ed labels.
+fn snapshot_update(fixture: &str, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut r = review(fixture);
+    let old = r["request"]["oldObject"].clone();
+    let mut new = old.clone();
+    edit(&mut new["metadata"]["labels"]);
+    r["request"]["operation"] = json!("UPDATE");
+    r["request"]["object"] = new;
+    r
+}
+
+#[test]
+fn the_velero_label_of_a_protected_backups_snapshot_stays() {
+    let idx = index();
+    for fixture in ["delete-vsc.json", "delete-vs.json"] {
+        let unlabel = snapshot_update(fixture, |l| {
+            l.as_object_mut()
+                .expect("labels")
+                .remove("velero.io/backup-name");
+        });
+        let relabel = snapshot_update(fixture, |l| l["velero.io/backup-name"] = json!("gone"));
+        for r in [&unlabel, &relabel] {
+            for mode in [Mode::Enforce, Mode::Neuter] {
+                let d = validate(r, &in_mode(mode), &idx, capture_day());
+                assert!(!d.allowed, "{fixture} {mode}");
+                assert_eq!(d.reason, Some(Reason::SnapshotRelabelled));
+                assert!(d.message.contains("velero.io/backup-name"), "{}", d.message);
+                assert!(d.message.contains("backup daily-2"), "{}", d.message);
+            }
+            let d = validate(r, &in_mode(Mode::Audit), &idx, capture_day());
+            assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned), "{fixture}");
+        }
+        // Other label changes are fine.
+        let other = snapshot_update(fixture, |l| l["team"] = json!("db"));
+        assert!(validate(&other, &Policy::default(), &idx, capture_day()).allowed);
+        // Once daily-2 is sanctioned its snapshots may be relabelled.
+        let p = Policy::default();
+        let mut sanctioned = index();
+        apply(
+            &mut sanctioned,
+            Resource::Backup,
+            &requested_daily_2(&p, &idx, capture_day()),
+        );
+        assert!(
+            validate(&unlabel, &p, &sanctioned, capture_day()).allowed,
+            "{fixture}"
+        );
+    }
+    // Should the update get through anyway, the content is still kept with Retain.
+    let unlabel = snapshot_update("delete-vsc.json", |l| {
+        l.as_object_mut()
+            .expect("labels")
+            .remove("velero.io/backup-name");
+    });
+    let obj = mutated_object(&unlabel, &Policy::default(), &idx, capture_day());
+    assert_eq!(obj["spec"]["deletionPolicy"], "Retain");
+}
+
+#[test]
+fn an_unlabelled_snapshot_is_judged_by_its_bound_velero_content() {
+    let idx = index();
+    let mut r = review("delete-vs.json");
+    r["request"]["oldObject"]["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("velero.io/backup-name");
+    for mode in [Mode::Enforce, Mode::Neuter] {
+        let d = validate(&r, &in_mode(mode), &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::SnapshotDelete));
+        assert!(d.message.contains("backup daily-2"), "{}", d.message);
+    }
+    // Bound by status.boundVolumeSnapshotContentName as well as by the content's reference.
+    r["request"]["oldObject"]["status"] = json!({"boundVolumeSnapshotContentName": "snapcontent-7bd16569-599a-4894-92a3-4fdcc01d566a"});
+    assert!(!validate(&r, &Policy::default(), &idx, capture_day()).allowed);
+}
