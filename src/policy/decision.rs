@@ -33,6 +33,7 @@ pub enum Reason {
     NamespaceDelete,
     CrdDelete,
     DeleteRequestCreate,
+    DeleteRequestRetargeted,
     TtlShortened,
     ExpirationMovedEarlier,
     StorageLocationDelete,
@@ -51,6 +52,7 @@ impl Reason {
             Reason::NamespaceDelete => "namespace_delete",
             Reason::CrdDelete => "crd_delete",
             Reason::DeleteRequestCreate => "delete_request_create",
+            Reason::DeleteRequestRetargeted => "delete_request_retargeted",
             Reason::TtlShortened => "ttl_shortened",
             Reason::ExpirationMovedEarlier => "expiration_moved_earlier",
             Reason::StorageLocationDelete => "storage_location_delete",
@@ -253,6 +255,7 @@ impl Decision {
                 | Reason::NamespaceDelete
                 | Reason::CrdDelete
                 | Reason::DeleteRequestCreate
+                | Reason::DeleteRequestRetargeted
                 | Reason::StorageLocationDelete
                 | Reason::SnapshotDelete
         );

@@ -182,6 +182,39 @@ pub fn delete_request(ns: &str, backup: &str, why: &str, held: bool, policy: &Po
     text
 }
 
+/// A DeleteBackupRequest pointed at another backup after it was checked.
+pub fn delete_request_retargeted(
+    req: &Request,
+    from: &str,
+    to: &str,
+    held: bool,
+    policy: &Policy,
+) -> String {
+    let ns = req.namespace.as_str();
+    let mut text = format!(
+        "backup-guard: {} was checked for backup {from} when it was created; this update would point it \
+         from backup {from} to {to}, and Velero would delete {to}'s files and snapshots unchecked. \
+         A DeleteBackupRequest's spec.backupName may not change (Velero's own status and label writes may). \
+         Delete this request and create one for {to} instead, which is allowed once {to} is sanctioned. ",
+        target(req)
+    );
+    // Writing into a String cannot fail.
+    let _ = if held {
+        write!(
+            text,
+            "{to} is on legal hold: a hold manager must first release it (`kubectl label backup {to}{} {HOLD}-`).",
+            NsFlag(ns)
+        )
+    } else {
+        write!(
+            text,
+            "{}",
+            how_to_sanction(Resource::Backup, ns, to, policy)
+        )
+    };
+    text
+}
+
 /// A change that would make Velero's TTL collector delete a backup sooner; `allowed` says what
 /// change would pass.
 pub fn tampering(req: &Request, what: &str, allowed: &str, policy: &Policy) -> String {

@@ -122,6 +122,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         (Namespace, Delete) => namespace_delete(req, ctx),
         (CustomResourceDefinition, Delete) => crd_delete(req, ctx),
         (DeleteBackupRequest, Create) => delete_request_create(req, ctx),
+        (DeleteBackupRequest, Update) => delete_request_retargeted(req, ctx),
         (BackupStorageLocation, Delete) => storage_location_delete(req, ctx),
         (VolumeSnapshot, Delete) => snapshot_delete(req, ctx),
         (VolumeSnapshotContent, Delete) => content_delete(req, ctx),
@@ -255,6 +256,27 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
                 "backup-guard: deleting backup {ns}/{backup}: {why}"
             ))
         },
+    ))
+}
+
+/// UPDATE of a DeleteBackupRequest changing the backup it names. A request is judged when it is
+/// created; changed before Velero processes it, it would delete a backup nobody checked. Velero
+/// itself writes the request's status and labels (no status subresource), never its target.
+pub fn delete_request_retargeted(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let (from, to) = (delete_request_target(old), delete_request_target(new));
+    if from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+        return None;
+    }
+    let held = ctx
+        .index
+        .backup(&req.namespace, to)
+        .is_some_and(|b| b.held());
+    Some(ctx.holding(held).violation(
+        Reason::DeleteRequestRetargeted,
+        Class::Storage,
+        || messages::delete_request_retargeted(req, from, to, held, ctx.policy),
+        || messages::short(req, &format!("spec.backupName changed from {from} to {to}")),
     ))
 }
 

@@ -225,3 +225,60 @@ fn delete_request_for_an_unknown_backup_fails_closed() {
         d.message
     );
 }
+
+/// An UPDATE of the captured DeleteBackupRequest, from `old` to `new` spec.backupName.
+fn delete_request_update(user: &str, from: &str, to: &str) -> serde_json::Value {
+    let mut r = as_user(review("create-dbr-by-user.json"), user, &[]);
+    r["request"]["operation"] = json!("UPDATE");
+    r["request"]["options"] = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
+    let mut old = r["request"]["object"].clone();
+    old["spec"]["backupName"] = json!(from);
+    let mut new = old.clone();
+    new["spec"]["backupName"] = json!(to);
+    r["request"]["oldObject"] = old;
+    r["request"]["object"] = new;
+    r
+}
+
+#[test]
+fn a_delete_request_cannot_be_retargeted_to_another_backup() {
+    let p = Policy::default();
+    let mut idx = index();
+    // daily-2 is sanctioned, so a DBR for it was allowed; then it is pointed at held weekly-3.
+    let stamped = requested_daily_2(&p, &idx, capture_day());
+    apply(&mut idx, Resource::Backup, &stamped);
+    let r = delete_request_update("alice", "daily-2", "weekly-3");
+    for mode in [Mode::Enforce, Mode::Neuter] {
+        let d = validate(&r, &in_mode(mode), &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::DeleteRequestRetargeted));
+        assert!(
+            d.message
+                .contains("deletebackuprequest velero/monthly-1-n6k2q"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("from backup daily-2 to weekly-3"),
+            "{}",
+            d.message
+        );
+    }
+    // Even towards an unheld backup, and even by an exempt user towards a held one.
+    let unheld = delete_request_update("alice", "daily-2", "monthly-1");
+    assert!(!validate(&unheld, &p, &idx, capture_day()).allowed);
+    let exempt = policy("exempt: {users: [alice]}");
+    assert!(!validate(&r, &exempt, &idx, capture_day()).allowed);
+    // Velero's own writes to the request (status, labels) pass, and so does Velero itself.
+    let velero = "system:serviceaccount:velero:velero";
+    let mut status = delete_request_update(velero, "daily-2", "daily-2");
+    status["request"]["object"]["status"] = json!({"phase": "InProgress"});
+    status["request"]["object"]["metadata"]["labels"]["velero.io/backup-name"] = json!("daily-2");
+    assert!(validate(&status, &p, &idx, capture_day()).allowed);
+    let by_velero = delete_request_update(velero, "daily-2", "weekly-3");
+    assert!(validate(&by_velero, &p, &idx, capture_day()).allowed);
+    // A user changing labels only changes nothing Velero acts on.
+    let mut labels = delete_request_update("alice", "daily-2", "daily-2");
+    labels["request"]["object"]["metadata"]["labels"]["team"] = json!("db");
+    assert!(validate(&labels, &p, &idx, capture_day()).allowed);
+}
