@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::config::Mode;
 use super::decision::{Context, Decision};
 use super::request::{Object, Operation, Request, Resource};
-use super::rules::{mode_for, STORAGE_DELETING_FINALIZERS};
+use super::rules::{mode_for, snapshots_may_go, STORAGE_DELETING_FINALIZERS};
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
     ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, STAMP_KEYS,
@@ -208,7 +208,8 @@ fn short_warning(req: &Request, what: &str) -> String {
     super::messages::short(req, what)
 }
 
-/// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned.
+/// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned or
+/// this is Velero deleting an expired backup's snapshots (see `rules::ttl_collects`).
 /// The backup is the content's label, or the stored one if an update removes it (the validating
 /// webhook refuses that for a protected backup; this keeps the content safe regardless).
 fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
@@ -224,11 +225,7 @@ fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<
     {
         return;
     }
-    let sanctioned = ctx
-        .index
-        .backup(&ctx.policy.velero.namespace, backup)
-        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now));
-    if sanctioned {
+    if snapshots_may_go(backup, req, ctx).is_ok() {
         return;
     }
     ops.push(PatchOperation::Add(AddOperation {

@@ -10,7 +10,7 @@ use super::messages;
 use super::request::{Object, Operation, Request, Resource};
 use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
 use super::words::{stamps_on_create, words_update};
-use crate::index::{ContentEntry, Labels};
+use crate::index::{BackupEntry, ContentEntry, Labels};
 
 /// Finalizers whose controllers delete storage data when the object goes (Ark 0.7's).
 pub const STORAGE_DELETING_FINALIZERS: [&str; 1] = ["gc.ark.heptio.com"];
@@ -235,9 +235,7 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
             let velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
             match sanctioned {
                 Ok(()) => return None,
-                Err(_) if velero && ctx.policy.expiry.allow && expired && !facts.held => {
-                    return None
-                }
+                Err(_) if ttl_collects(entry, req, ctx) => return None,
                 Err(Unsanctioned::Held) => Unsanctioned::Held.explain().to_string(),
                 Err(_) if velero && !expired => "it has not expired".to_string(),
                 Err(_) if velero && !ctx.policy.expiry.allow => {
@@ -257,6 +255,17 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
             ))
         },
     ))
+}
+
+/// Velero's TTL collector at work on a backup: Velero's own service account, the backup expired
+/// and not on hold, and `expiry.allow`. It counts as sanctioned for the DeleteBackupRequest the
+/// collector files and for the CSI snapshots Velero's deletion then removes (it re-creates each
+/// content with `deletionPolicy: Delete` and deletes it, so the driver removes the snapshot).
+pub fn ttl_collects(entry: &BackupEntry, req: &Request, ctx: &Context<'_>) -> bool {
+    ctx.policy.expiry.allow
+        && !entry.held()
+        && entry.expiration.is_some_and(|e| e <= ctx.now)
+        && Actor::of(&req.user.username, ctx.policy) == Actor::Velero
 }
 
 /// UPDATE of a DeleteBackupRequest changing the backup it names. A request is judged when it is
@@ -312,10 +321,11 @@ pub fn content_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     snapshot_violation(req, ctx, backup, deletes, &req.name)
 }
 
-/// Whether the snapshots of `backup` may go: it is sanctioned. `Err(held)` when not.
-fn snapshots_may_go(backup: &str, ctx: &Judging<'_>) -> Result<(), bool> {
+/// Whether this request may remove the snapshots of `backup`: the backup is sanctioned, or it is
+/// Velero's TTL collector at work on it. `Err(held)` when not.
+pub fn snapshots_may_go(backup: &str, req: &Request, ctx: &Context<'_>) -> Result<(), bool> {
     let entry = ctx.index.backup(&ctx.policy.velero.namespace, backup);
-    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now)) {
+    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now) || ttl_collects(b, req, ctx)) {
         return Ok(());
     }
     Err(entry.is_some_and(|b| b.held()))
@@ -331,7 +341,7 @@ fn snapshot_violation(
     if !deletes_storage {
         return None;
     }
-    let held = snapshots_may_go(backup, ctx).err()?;
+    let held = snapshots_may_go(backup, req, ctx).err()?;
     Some(ctx.holding(held).violation(
         Reason::SnapshotDelete,
         Class::Storage,
@@ -349,7 +359,7 @@ pub fn snapshot_relabelled(req: &Request, ctx: &Judging<'_>) -> Option<Violation
     if new.label(VELERO_BACKUP_NAME) == Some(backup) {
         return None;
     }
-    let held = snapshots_may_go(backup, ctx).err()?;
+    let held = snapshots_may_go(backup, req, ctx).err()?;
     Some(ctx.holding(held).violation(
         Reason::SnapshotRelabelled,
         Class::Storage,

@@ -282,3 +282,39 @@ fn a_delete_request_cannot_be_retargeted_to_another_backup() {
     labels["request"]["object"]["metadata"]["labels"]["team"] = json!("db");
     assert!(validate(&labels, &p, &idx, capture_day()).allowed);
 }
+
+#[test]
+fn velero_deleting_an_expired_backups_csi_snapshots_is_not_kept_from_it() {
+    let idx = index();
+    let p = Policy::default();
+    let velero = "system:serviceaccount:velero:velero";
+    let expired = at("2027-01-01T00:00:00Z");
+    // Velero's CSI delete action re-creates the content with Delete, then deletes it.
+    let create = review("create-vsc-delete-policy.json");
+    let delete = as_user(review("delete-vsc.json"), velero, &[]);
+    assert!(
+        mutate(&create, &p, &idx, expired).patch.is_none(),
+        "no Retain patch"
+    );
+    assert!(validate(&delete, &p, &idx, expired).allowed);
+    let vs = as_user(review("delete-vs.json"), velero, &[]);
+    assert!(validate(&vs, &p, &idx, expired).allowed);
+    // Not for anyone else, not before expiry, not with expiry.allow false.
+    assert!(!validate(&review("delete-vsc.json"), &p, &idx, expired).allowed);
+    assert!(!validate(&delete, &p, &idx, capture_day()).allowed);
+    let kept = mutated_object(&create, &p, &idx, capture_day());
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+    let no_expiry = policy("expiry: {allow: false}");
+    assert!(!validate(&delete, &no_expiry, &idx, expired).allowed);
+    let kept = mutated_object(&create, &no_expiry, &idx, expired);
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+    // Nor for a backup on legal hold (weekly-3).
+    let mut held = delete.clone();
+    held["request"]["oldObject"]["metadata"]["labels"]["velero.io/backup-name"] = json!("weekly-3");
+    assert!(!validate(&held, &p, &idx, expired).allowed);
+    let mut held_create = create.clone();
+    held_create["request"]["object"]["metadata"]["labels"]["velero.io/backup-name"] =
+        json!("weekly-3");
+    let kept = mutated_object(&held_create, &p, &idx, expired);
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+}
