@@ -67,6 +67,26 @@ pub fn how_to_sanction<'a>(
         ns: NsFlag(ns),
         name,
         approval: policy.approval.required,
+        renew: false,
+    }
+}
+
+/// The commands that sanction deleting an object whose request no longer counts (stale, or not
+/// stamped by the guard). The mutating webhook stamps a request only when its value changes, so
+/// setting the same reason again does nothing: it must be a different reason, or the request
+/// removed and then set again.
+pub fn how_to_renew<'a>(
+    kind: Resource,
+    ns: &'a str,
+    name: &'a str,
+    policy: &Policy,
+) -> impl fmt::Display + 'a {
+    HowToSanction {
+        kind,
+        ns: NsFlag(ns),
+        name,
+        approval: policy.approval.required,
+        renew: true,
     }
 }
 
@@ -75,19 +95,37 @@ struct HowToSanction<'a> {
     ns: NsFlag<'a>,
     name: &'a str,
     approval: bool,
+    /// A request is there but no longer counts: say how to have it stamped anew.
+    renew: bool,
 }
 
 impl fmt::Display for HowToSanction<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind_name, name, n) = (self.kind.kubectl_name(), self.name, &self.ns);
-        write!(
-            f,
-            "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
-        )?;
+        let reason = if self.renew {
+            write!(
+                f,
+                "To delete it on purpose, renew the request; backup-guard stamps a request only when its value changes, \
+                 so set a different reason: `kubectl annotate --overwrite {kind_name} {name}{n} {DELETE_REQUEST}='<a different reason>'`"
+            )?;
+            "<a different reason>"
+        } else {
+            write!(
+                f,
+                "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
+            )?;
+            "<reason>"
+        };
         if self.kind == Resource::Backup {
             write!(
                 f,
-                " (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)"
+                " (or `kubectl backup-guard request-delete{n} {name} --reason '{reason}'`)"
+            )?;
+        }
+        if self.renew {
+            write!(
+                f,
+                ", or remove it (`kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}-`) and set it again"
             )?;
         }
         if self.approval {
@@ -119,6 +157,12 @@ pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> St
             req.resource.kubectl_name(),
             req.name,
             NsFlag(&req.namespace)
+        )
+    } else if matches!(why, Unsanctioned::Stale | Unsanctioned::Unverified) {
+        write!(
+            text,
+            "{}",
+            how_to_renew(req.resource, &req.namespace, &req.name, policy)
         )
     } else {
         write!(
@@ -158,26 +202,37 @@ pub fn crd(req: &Request, holds: Resource, count: usize, policy: &Policy) -> Str
     )
 }
 
-/// A DeleteBackupRequest for a backup that may not go.
-pub fn delete_request(ns: &str, backup: &str, why: &str, held: bool, policy: &Policy) -> String {
+/// A DeleteBackupRequest for a backup that may not go; `cause` is why its own request (if any)
+/// does not sanction it.
+pub fn delete_request(
+    ns: &str,
+    backup: &str,
+    why: &str,
+    cause: Option<Unsanctioned>,
+    policy: &Policy,
+) -> String {
     let mut text = format!(
         "backup-guard: refusing a DeleteBackupRequest for backup {ns}/{backup}: {why}. \
          A DeleteBackupRequest makes Velero delete the backup's files and snapshots. "
     );
     // Writing into a String cannot fail.
-    let _ = if held {
-        write!(
+    let _ = match cause {
+        Some(Unsanctioned::Held) => write!(
             text,
             "A hold manager must first release the hold (`kubectl label backup {backup}{} {HOLD}-`). {}",
             NsFlag(ns),
             how_to_sanction(Resource::Backup, ns, backup, policy)
-        )
-    } else {
-        write!(
+        ),
+        Some(Unsanctioned::Stale | Unsanctioned::Unverified) => write!(
+            text,
+            "{}",
+            how_to_renew(Resource::Backup, ns, backup, policy)
+        ),
+        _ => write!(
             text,
             "{}",
             how_to_sanction(Resource::Backup, ns, backup, policy)
-        )
+        ),
     };
     text
 }

@@ -225,9 +225,11 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
     let backup = delete_request_target(req.object.as_ref()?);
     let ns = req.namespace.as_str();
     let entry = ctx.index.backup(ns, backup);
-    let held = entry.is_some_and(|e| e.held());
-    let why = match entry {
-        None => "backup-guard does not know this backup, so cannot tell that it may go".to_string(),
+    let (why, cause) = match entry {
+        None => (
+            "backup-guard does not know this backup, so cannot tell that it may go",
+            None,
+        ),
         Some(entry) => {
             let facts = entry.facts.as_deref().cloned().unwrap_or_default();
             let sanctioned = sanction(&facts, ctx.policy, ctx.now);
@@ -236,19 +238,19 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
             match sanctioned {
                 Ok(()) => return None,
                 Err(_) if ttl_collects(entry, req, ctx) => return None,
-                Err(Unsanctioned::Held) => Unsanctioned::Held.explain().to_string(),
-                Err(_) if velero && !expired => "it has not expired".to_string(),
+                Err(Unsanctioned::Held) => (Unsanctioned::Held.explain(), Some(Unsanctioned::Held)),
+                Err(_) if velero && !expired => ("it has not expired", None),
                 Err(_) if velero && !ctx.policy.expiry.allow => {
-                    "policy expiry.allow is false".to_string()
+                    ("policy expiry.allow is false", None)
                 }
-                Err(why) => why.explain().to_string(),
+                Err(why) => (why.explain(), Some(why)),
             }
         }
     };
-    Some(ctx.holding(held).violation(
+    Some(ctx.holding(cause == Some(Unsanctioned::Held)).violation(
         Reason::DeleteRequestCreate,
         Class::Storage,
-        || messages::delete_request(ns, backup, &why, held, ctx.policy),
+        || messages::delete_request(ns, backup, why, cause, ctx.policy),
         || {
             messages::clip(format!(
                 "backup-guard: deleting backup {ns}/{backup}: {why}"
