@@ -174,6 +174,21 @@ pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> St
     text
 }
 
+/// A Backup whose finalizer would delete its storage data, deleted in neuter mode.
+pub fn storage_finalizer(req: &Request, finalizer: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} carries the finalizer {finalizer}, whose controller would delete the backup's files and snapshots \
+         in storage when the Backup goes; so it may not be deleted, even in neuter mode, which lets only the cluster's copy go. \
+         In neuter mode any update of the Backup strips that finalizer (e.g. `kubectl patch {} {}{} --type merge -p '{{}}'`); \
+         then delete it again, and Velero's sync re-creates it from storage. {}",
+        target(req),
+        req.resource.kubectl_name(),
+        req.name,
+        NsFlag(&req.namespace),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
 /// A namespace holding protected backups.
 pub fn namespace(name: &str, found: &Protected, policy: &Policy) -> String {
     let more = if found.count > found.names.len() {

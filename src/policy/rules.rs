@@ -158,21 +158,34 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         return None;
     }
     let why = self_sanction(req, ctx).err()?;
-    let deleting_finalizer = req.current().is_some_and(|o| {
+    let deleting_finalizer = req.current().and_then(|o| {
         o.metadata
             .finalizers
             .iter()
-            .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
+            .find(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
-    Some(ctx.holding(why == Unsanctioned::Held).violation(
+    let held = why == Unsanctioned::Held;
+    Some(ctx.holding(held).violation(
         Reason::BackupDelete,
-        if deleting_finalizer {
+        if deleting_finalizer.is_some() {
             Class::Storage
         } else {
             Class::Shadow
         },
-        || messages::protected_object(req, ctx.policy, why),
-        || messages::short(req, why.explain()),
+        || match deleting_finalizer {
+            // In neuter mode the Backup alone could go; the finalizer is what stops it.
+            Some(f) if ctx.mode == Mode::Neuter && !held => {
+                messages::storage_finalizer(req, f, ctx.policy)
+            }
+            _ => messages::protected_object(req, ctx.policy, why),
+        },
+        || match deleting_finalizer {
+            Some(f) => messages::short(
+                req,
+                &format!("its finalizer {f} would delete the backup's storage data"),
+            ),
+            None => messages::short(req, why.explain()),
+        },
     ))
 }
 

@@ -188,3 +188,33 @@ fn exemption_never_covers_a_legal_hold() {
     assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
     assert!(validate(&held, &audit, &idx, capture_day()).allowed);
 }
+
+#[test]
+fn deleting_a_backup_whose_finalizer_would_delete_storage_says_so() {
+    let mut del = review("delete-backup-by-user.json");
+    del["request"]["oldObject"]["metadata"]["finalizers"] = json!(["gc.ark.heptio.com"]);
+    let d = validate(&del, &in_mode(Mode::Neuter), &index(), capture_day());
+    assert!(!d.allowed);
+    let m = &d.message;
+    assert!(
+        m.contains("backup velero/daily-1 carries the finalizer gc.ark.heptio.com"),
+        "{m}"
+    );
+    assert!(
+        m.contains("would delete the backup's files and snapshots in storage"),
+        "{m}"
+    );
+    assert!(m.contains("any update of the Backup strips"), "{m}");
+    assert!(
+        m.contains("kubectl patch backup daily-1 -n velero --type merge -p '{}'"),
+        "{m}"
+    );
+    assert!(!m.contains("no one has requested its deletion"), "{m}");
+    // Audit's warning names the finalizer too.
+    let d = validate(&del, &in_mode(Mode::Audit), &index(), capture_day());
+    assert!(
+        d.warnings[0].contains("gc.ark.heptio.com"),
+        "{:?}",
+        d.warnings
+    );
+}
