@@ -24,6 +24,7 @@ VALIDATING = {
     ("velero.io", "backups", "UPDATE"): "Fail",
     ("velero.io", "backups", "CREATE"): "Ignore",
     ("velero.io", "deletebackuprequests", "CREATE"): "Fail",
+    ("velero.io", "deletebackuprequests", "UPDATE"): "Fail",
     ("", "namespaces", "DELETE"): "Fail",
     ("apiextensions.k8s.io", "customresourcedefinitions", "DELETE"): "Fail",
     ("apiextensions.k8s.io", "customresourcedefinitions", "UPDATE"): "Ignore",

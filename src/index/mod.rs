@@ -9,7 +9,7 @@ mod load;
 
 pub use load::{objects_from_text, LoadError};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -18,11 +18,17 @@ use crate::policy::config::Policy;
 use crate::policy::request::{Object, Resource};
 use crate::policy::stamps::{sanction, SanctionFacts, VELERO_BACKUP_NAME};
 
+/// A Backup's labels, interned as a whole: the backups of one schedule share one set.
+pub type Labels = BTreeMap<String, String>;
+
 /// What the index remembers of one Backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupEntry {
     /// Its BackupStorageLocation (interned).
     pub location: Arc<str>,
+    /// Its labels (interned), for the policy's `rules` when a request about the backup arrives
+    /// on another object (a DeleteBackupRequest, a snapshot); `None` when it has none.
+    pub labels: Option<Arc<Labels>>,
     /// `status.expiration`, unix seconds.
     pub expiration: Option<i64>,
     /// Hold and request state; `None` for a backup with neither.
@@ -40,6 +46,12 @@ impl BackupEntry {
         self.facts
             .as_ref()
             .is_some_and(|f| sanction(f, policy, now).is_ok())
+    }
+
+    /// Its labels (empty when it has none).
+    pub fn labels(&self) -> &Labels {
+        static EMPTY: Labels = BTreeMap::new();
+        self.labels.as_deref().unwrap_or(&EMPTY)
     }
 }
 
@@ -73,6 +85,7 @@ pub struct Index {
     delete_requests: HashSet<(Arc<str>, Box<str>)>,
     storage_locations: HashSet<(Arc<str>, Box<str>)>,
     strings: HashSet<Arc<str>>,
+    label_sets: HashSet<Arc<Labels>>,
     backups_total: usize,
 }
 
@@ -99,6 +112,18 @@ impl Index {
         new
     }
 
+    fn intern_labels(&mut self, labels: &Labels) -> Option<Arc<Labels>> {
+        if labels.is_empty() {
+            return None;
+        }
+        if let Some(existing) = self.label_sets.get(labels) {
+            return Some(existing.clone());
+        }
+        let new = Arc::new(labels.clone());
+        self.label_sets.insert(new.clone());
+        Some(new)
+    }
+
     /// Adds or replaces an object of a guarded kind; the signing key verifies stamps once here.
     pub fn apply(&mut self, resource: Resource, obj: &Object, key: &[u8]) {
         let ns = obj.metadata.namespace.as_str();
@@ -108,6 +133,7 @@ impl Index {
                 let facts = SanctionFacts::of(&obj.metadata, key);
                 let entry = BackupEntry {
                     location: self.intern(obj.spec.storage_location.as_deref().unwrap_or("")),
+                    labels: self.intern_labels(&obj.metadata.labels),
                     expiration: obj
                         .status
                         .expiration
@@ -165,6 +191,12 @@ impl Index {
                     return;
                 };
                 self.backups_total -= 1;
+                // A label set no other backup shares goes with its last backup.
+                if let Some(labels) = &old.labels {
+                    if Arc::strong_count(labels) == 2 {
+                        self.label_sets.remove(&**labels);
+                    }
+                }
                 slot.maybe_sanctioned -= usize::from(maybe(&old));
                 if let Some(n) = slot.locations.get_mut(&old.location) {
                     *n -= 1;
@@ -200,6 +232,7 @@ impl Index {
         match resource {
             Resource::Backup => {
                 self.namespaces.clear();
+                self.label_sets.clear();
                 self.backups_total = 0;
             }
             Resource::VolumeSnapshotContent => {
@@ -285,6 +318,11 @@ impl Index {
     /// A VolumeSnapshotContent by name.
     pub fn content(&self, name: &str) -> Option<&ContentEntry> {
         self.contents.get(name)
+    }
+
+    /// A VolumeSnapshotContent by name, with the name as the index holds it.
+    pub fn content_named(&self, name: &str) -> Option<(&str, &ContentEntry)> {
+        self.contents.get_key_value(name).map(|(n, c)| (&**n, c))
     }
 
     /// The content bound to a VolumeSnapshot, by the content's `volumeSnapshotRef`.
@@ -383,6 +421,45 @@ mod tests {
             .protected_in("velero", &Policy::default(), 0, 0)
             .names
             .is_empty());
+    }
+
+    #[test]
+    fn backups_of_one_schedule_share_their_labels_until_the_last_goes() {
+        let mut idx = Index::new();
+        let scheduled = |name: &str| {
+            let mut b = backup("velero", name, "default");
+            b.metadata
+                .labels
+                .insert("velero.io/schedule-name".into(), "nightly".into());
+            b
+        };
+        idx.apply(Resource::Backup, &scheduled("a"), b"k");
+        idx.apply(Resource::Backup, &scheduled("b"), b"k");
+        idx.apply(
+            Resource::Backup,
+            &backup("velero", "plain", "default"),
+            b"k",
+        );
+        let (a, b) = (idx.backup("velero", "a"), idx.backup("velero", "b"));
+        let (a, b) = (a.expect("a").labels.clone(), b.expect("b").labels.clone());
+        assert!(a
+            .as_ref()
+            .zip(b.as_ref())
+            .is_some_and(|(a, b)| Arc::ptr_eq(a, b)));
+        assert_eq!(
+            a.as_deref().map(|l| l["velero.io/schedule-name"].as_str()),
+            Some("nightly")
+        );
+        assert!(idx
+            .backup("velero", "plain")
+            .expect("plain")
+            .labels
+            .is_none());
+        drop((a, b));
+        idx.remove(Resource::Backup, "velero", "a");
+        assert_eq!(idx.label_sets.len(), 1);
+        idx.remove(Resource::Backup, "velero", "b");
+        assert!(idx.label_sets.is_empty());
     }
 
     #[test]

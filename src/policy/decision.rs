@@ -33,10 +33,12 @@ pub enum Reason {
     NamespaceDelete,
     CrdDelete,
     DeleteRequestCreate,
+    DeleteRequestRetargeted,
     TtlShortened,
     ExpirationMovedEarlier,
     StorageLocationDelete,
     SnapshotDelete,
+    SnapshotRelabelled,
     StampWritten,
     HoldReleased,
     ApprovalRefused,
@@ -50,10 +52,12 @@ impl Reason {
             Reason::NamespaceDelete => "namespace_delete",
             Reason::CrdDelete => "crd_delete",
             Reason::DeleteRequestCreate => "delete_request_create",
+            Reason::DeleteRequestRetargeted => "delete_request_retargeted",
             Reason::TtlShortened => "ttl_shortened",
             Reason::ExpirationMovedEarlier => "expiration_moved_earlier",
             Reason::StorageLocationDelete => "storage_location_delete",
             Reason::SnapshotDelete => "snapshot_delete",
+            Reason::SnapshotRelabelled => "snapshot_relabelled",
             Reason::StampWritten => "stamp_written",
             Reason::HoldReleased => "hold_released",
             Reason::ApprovalRefused => "approval_refused",
@@ -127,7 +131,8 @@ impl Actor {
 pub struct Judging<'a> {
     pub ctx: &'a Context<'a>,
     pub mode: Mode,
-    /// `policy.exempt` holds the user: everything but the integrity rules lets them through.
+    /// `policy.exempt` holds the user: everything but the integrity rules lets them through,
+    /// unless the object is on legal hold (see [`Judging::holding`]).
     pub exempt: bool,
 }
 
@@ -138,7 +143,17 @@ impl<'a> std::ops::Deref for Judging<'a> {
     }
 }
 
-impl Judging<'_> {
+impl<'a> Judging<'a> {
+    /// The same judging for a finding about an object on legal hold when `held`: exemption
+    /// never covers a hold, as it never covers the integrity of the user's words.
+    pub fn holding(&self, held: bool) -> Judging<'a> {
+        Judging {
+            ctx: self.ctx,
+            mode: self.mode,
+            exempt: self.exempt && !held,
+        }
+    }
+
     /// What a violation of `class` comes to for this request.
     pub fn outcome(&self, class: Class) -> Outcome {
         use Class::*;
@@ -240,6 +255,7 @@ impl Decision {
                 | Reason::NamespaceDelete
                 | Reason::CrdDelete
                 | Reason::DeleteRequestCreate
+                | Reason::DeleteRequestRetargeted
                 | Reason::StorageLocationDelete
                 | Reason::SnapshotDelete
         );
@@ -302,5 +318,28 @@ mod tests {
         // Exempt users pass every rule but the integrity ones.
         assert_eq!(texts(judged(Mode::Enforce, true, Class::Storage)), allowed);
         assert_eq!(texts(judged(Mode::Enforce, true, Class::Integrity)), denied);
+    }
+
+    #[test]
+    fn exemption_never_covers_a_hold() {
+        let (policy, index) = (Policy::default(), Index::new());
+        let ctx = Context {
+            policy: &policy,
+            index: &index,
+            now: 0,
+            key: b"k",
+        };
+        let exempt = |mode| Judging {
+            ctx: &ctx,
+            mode,
+            exempt: true,
+        };
+        let j = exempt(Mode::Enforce);
+        assert_eq!(j.holding(false).outcome(Class::Storage), Outcome::Allowed);
+        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Denied);
+        assert_eq!(j.holding(true).outcome(Class::Shadow), Outcome::Denied);
+        // Audit still only warns about a held object, exempt or not.
+        let j = exempt(Mode::Audit);
+        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Warned);
     }
 }

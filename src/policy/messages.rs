@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use super::config::Policy;
 use super::request::{Request, Resource};
-use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD};
+use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD, VELERO_BACKUP_NAME};
 use crate::index::Protected;
 
 /// Kubernetes shows warnings up to 120 characters well.
@@ -67,6 +67,26 @@ pub fn how_to_sanction<'a>(
         ns: NsFlag(ns),
         name,
         approval: policy.approval.required,
+        renew: false,
+    }
+}
+
+/// The commands that sanction deleting an object whose request no longer counts (stale, or not
+/// stamped by the guard). The mutating webhook stamps a request only when its value changes, so
+/// setting the same reason again does nothing: it must be a different reason, or the request
+/// removed and then set again.
+pub fn how_to_renew<'a>(
+    kind: Resource,
+    ns: &'a str,
+    name: &'a str,
+    policy: &Policy,
+) -> impl fmt::Display + 'a {
+    HowToSanction {
+        kind,
+        ns: NsFlag(ns),
+        name,
+        approval: policy.approval.required,
+        renew: true,
     }
 }
 
@@ -75,19 +95,37 @@ struct HowToSanction<'a> {
     ns: NsFlag<'a>,
     name: &'a str,
     approval: bool,
+    /// A request is there but no longer counts: say how to have it stamped anew.
+    renew: bool,
 }
 
 impl fmt::Display for HowToSanction<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind_name, name, n) = (self.kind.kubectl_name(), self.name, &self.ns);
-        write!(
-            f,
-            "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
-        )?;
+        let reason = if self.renew {
+            write!(
+                f,
+                "To delete it on purpose, renew the request; backup-guard stamps a request only when its value changes, \
+                 so set a different reason: `kubectl annotate --overwrite {kind_name} {name}{n} {DELETE_REQUEST}='<a different reason>'`"
+            )?;
+            "<a different reason>"
+        } else {
+            write!(
+                f,
+                "To delete it on purpose, request it: `kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}='<reason>'`"
+            )?;
+            "<reason>"
+        };
         if self.kind == Resource::Backup {
             write!(
                 f,
-                " (or `kubectl backup-guard request-delete{n} {name} --reason '<reason>'`)"
+                " (or `kubectl backup-guard request-delete{n} {name} --reason '{reason}'`)"
+            )?;
+        }
+        if self.renew {
+            write!(
+                f,
+                ", or remove it (`kubectl annotate {kind_name} {name}{n} {DELETE_REQUEST}-`) and set it again"
             )?;
         }
         if self.approval {
@@ -120,6 +158,12 @@ pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> St
             req.name,
             NsFlag(&req.namespace)
         )
+    } else if matches!(why, Unsanctioned::Stale | Unsanctioned::Unverified) {
+        write!(
+            text,
+            "{}",
+            how_to_renew(req.resource, &req.namespace, &req.name, policy)
+        )
     } else {
         write!(
             text,
@@ -128,6 +172,21 @@ pub fn protected_object(req: &Request, policy: &Policy, why: Unsanctioned) -> St
         )
     };
     text
+}
+
+/// A Backup whose finalizer would delete its storage data, deleted in neuter mode.
+pub fn storage_finalizer(req: &Request, finalizer: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} carries the finalizer {finalizer}, whose controller would delete the backup's files and snapshots \
+         in storage when the Backup goes; so it may not be deleted, even in neuter mode, which lets only the cluster's copy go. \
+         In neuter mode any update of the Backup strips that finalizer (e.g. `kubectl patch {} {}{} --type merge -p '{{}}'`); \
+         then delete it again, and Velero's sync re-creates it from storage. {}",
+        target(req),
+        req.resource.kubectl_name(),
+        req.name,
+        NsFlag(&req.namespace),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
 }
 
 /// A namespace holding protected backups.
@@ -158,19 +217,89 @@ pub fn crd(req: &Request, holds: Resource, count: usize, policy: &Policy) -> Str
     )
 }
 
-/// A DeleteBackupRequest for a backup that may not go.
-pub fn delete_request(ns: &str, backup: &str, why: &str, policy: &Policy) -> String {
-    format!(
+/// A DeleteBackupRequest for a backup that may not go; `cause` is why its own request (if any)
+/// does not sanction it.
+pub fn delete_request(
+    ns: &str,
+    backup: &str,
+    why: &str,
+    cause: Option<Unsanctioned>,
+    policy: &Policy,
+) -> String {
+    let mut text = format!(
         "backup-guard: refusing a DeleteBackupRequest for backup {ns}/{backup}: {why}. \
-         A DeleteBackupRequest makes Velero delete the backup's files and snapshots. {}",
-        how_to_sanction(Resource::Backup, ns, backup, policy)
+         A DeleteBackupRequest makes Velero delete the backup's files and snapshots. "
+    );
+    // Writing into a String cannot fail.
+    let _ = match cause {
+        Some(Unsanctioned::Held) => write!(
+            text,
+            "A hold manager must first release the hold (`kubectl label backup {backup}{} {HOLD}-`). {}",
+            NsFlag(ns),
+            how_to_sanction(Resource::Backup, ns, backup, policy)
+        ),
+        Some(Unsanctioned::Stale | Unsanctioned::Unverified) => write!(
+            text,
+            "{}",
+            how_to_renew(Resource::Backup, ns, backup, policy)
+        ),
+        _ => write!(
+            text,
+            "{}",
+            how_to_sanction(Resource::Backup, ns, backup, policy)
+        ),
+    };
+    text
+}
+
+/// A DeleteBackupRequest pointed at another backup after it was checked.
+pub fn delete_request_retargeted(
+    req: &Request,
+    from: &str,
+    to: &str,
+    held: bool,
+    policy: &Policy,
+) -> String {
+    let ns = req.namespace.as_str();
+    let mut text = format!(
+        "backup-guard: {} was checked for backup {from} when it was created; this update would point it \
+         from backup {from} to {to}, and Velero would delete {to}'s files and snapshots unchecked. \
+         A DeleteBackupRequest's spec.backupName may not change (Velero's own status and label writes may). \
+         Delete this request and create one for {to} instead, which is allowed once {to} is sanctioned. ",
+        target(req)
+    );
+    // Writing into a String cannot fail.
+    let _ = if held {
+        write!(
+            text,
+            "{to} is on legal hold: a hold manager must first release it (`kubectl label backup {to}{} {HOLD}-`).",
+            NsFlag(ns)
+        )
+    } else {
+        write!(
+            text,
+            "{}",
+            how_to_sanction(Resource::Backup, ns, to, policy)
+        )
+    };
+    text
+}
+
+/// A change that would make Velero's TTL collector delete a backup sooner; `allowed` says what
+/// change would pass.
+pub fn tampering(req: &Request, what: &str, allowed: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: this update of {} {what}, which would let Velero's TTL collector delete the backup sooner. {allowed} {}",
+        target(req),
+        how_to_sanction(req.resource, &req.namespace, &req.name, policy)
     )
 }
 
-/// A change that would make Velero's TTL collector delete a backup sooner.
-pub fn tampering(req: &Request, what: &str, policy: &Policy) -> String {
+/// A `spec.ttl` or `status.expiration` removed: the collector could be steered later.
+pub fn removed(req: &Request, field: &str, was: &str, policy: &Policy) -> String {
     format!(
-        "backup-guard: this update {what} on {}, which would let Velero's TTL collector delete the backup sooner. {}",
+        "backup-guard: this update removes {field} (it was {was}) from {}. A removed value could later be set to any time, \
+         which would let Velero's TTL collector delete the backup sooner. Keep {field}, or change it to a later expiry. {}",
         target(req),
         how_to_sanction(req.resource, &req.namespace, &req.name, policy)
     )
@@ -193,6 +322,17 @@ pub fn snapshot(req: &Request, backup: &str, content: &str, policy: &Policy) -> 
          so deleting it would delete the storage snapshot. Set the content's deletionPolicy to Retain first \
          (`kubectl patch volumesnapshotcontent {content} --type merge -p '{{\"spec\":{{\"deletionPolicy\":\"Retain\"}}}}'`), \
          or request deletion of the backup: {}",
+        target(req),
+        how_to_sanction(Resource::Backup, &policy.velero.namespace, backup, policy)
+    )
+}
+
+/// The Velero label removed from, or changed on, a snapshot of a protected backup.
+pub fn snapshot_label(req: &Request, backup: &str, policy: &Policy) -> String {
+    format!(
+        "backup-guard: {} belongs to Velero backup {backup}, which is protected; removing or changing its label \
+         {VELERO_BACKUP_NAME} would take it out of backup-guard's sight, and its storage snapshot could then be deleted. \
+         Keep the label as it is (other labels may change). To delete the backup and its snapshots on purpose: {}",
         target(req),
         how_to_sanction(Resource::Backup, &policy.velero.namespace, backup, policy)
     )

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::config::Mode;
 use super::decision::{Context, Decision};
 use super::request::{Object, Operation, Request, Resource};
-use super::rules::{mode_for, STORAGE_DELETING_FINALIZERS};
+use super::rules::{mode_for, snapshots_may_go, STORAGE_DELETING_FINALIZERS};
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
     ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, STAMP_KEYS,
@@ -20,7 +20,7 @@ use super::stamps::{
 
 /// The mutating webhook's decision: always allowed, with a patch when something must change.
 pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
-    let mode = mode_for(req, ctx.policy);
+    let mode = mode_for(req, ctx);
     let mut decision = Decision::allow(mode);
     if mode == Mode::Off || !matches!(req.operation, Operation::Create | Operation::Update) {
         return decision;
@@ -42,7 +42,7 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
     if req.resource == Resource::VolumeSnapshotContent
         && matches!(mode, Mode::Enforce | Mode::Neuter)
     {
-        retain_content(ctx, obj, &mut ops);
+        retain_content(req, ctx, obj, &mut ops);
     }
     if req.resource == Resource::Backup && mode == Mode::Neuter {
         strip_storage_finalizers(obj, &mut ops, &mut decision.warnings);
@@ -208,9 +208,16 @@ fn short_warning(req: &Request, what: &str) -> String {
     super::messages::short(req, what)
 }
 
-/// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned.
-fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
-    let Some(backup) = obj.label(VELERO_BACKUP_NAME) else {
+/// Velero's VolumeSnapshotContents are kept with `Retain`, unless their backup is sanctioned or
+/// this is Velero deleting an expired backup's snapshots (see `rules::ttl_collects`).
+/// The backup is the content's label, or the stored one if an update removes it (the validating
+/// webhook refuses that for a protected backup; this keeps the content safe regardless).
+fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
+    let stored = req.old_object.as_deref();
+    let Some(backup) = obj
+        .label(VELERO_BACKUP_NAME)
+        .or_else(|| stored.and_then(|o| o.label(VELERO_BACKUP_NAME)))
+    else {
         return;
     };
     if !ctx.policy.snapshots.retain_contents
@@ -218,11 +225,7 @@ fn retain_content(ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>
     {
         return;
     }
-    let sanctioned = ctx
-        .index
-        .backup(&ctx.policy.velero.namespace, backup)
-        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now));
-    if sanctioned {
+    if snapshots_may_go(backup, req, ctx).is_ok() {
         return;
     }
     ops.push(PatchOperation::Add(AddOperation {

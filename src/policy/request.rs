@@ -163,6 +163,9 @@ pub struct Meta {
     pub finalizers: Vec<String>,
     #[serde(deserialize_with = "lenient::string")]
     pub deletion_timestamp: Option<String>,
+    /// RFC 3339; set by the API server on every stored object.
+    #[serde(deserialize_with = "lenient::string")]
+    pub creation_timestamp: Option<String>,
 }
 
 /// The union of the `spec` fields the rules read across the guarded kinds.
@@ -205,6 +208,9 @@ pub struct Status {
     pub expiration: Option<String>,
     #[serde(deserialize_with = "lenient::string")]
     pub phase: Option<String>,
+    /// Backup: when Velero started it (RFC 3339).
+    #[serde(deserialize_with = "lenient::string")]
+    pub start_timestamp: Option<String>,
     /// VolumeSnapshot: the content it is bound to.
     #[serde(deserialize_with = "lenient::string")]
     pub bound_volume_snapshot_content_name: Option<String>,

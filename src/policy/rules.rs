@@ -3,15 +3,14 @@
 //! Each rule returns the violation it finds, or `None`, built through [`Judging::violation`]
 //! so that only the text its outcome shows is written; [`validate`] turns it into a decision.
 
-use jiff::Timestamp;
-
-use super::config::{Mode, Policy};
+use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
-use super::duration::parse_go_duration;
+use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::messages;
 use super::request::{Object, Operation, Request, Resource};
 use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
 use super::words::{stamps_on_create, words_update};
+use crate::index::{BackupEntry, ContentEntry, Labels};
 
 /// Finalizers whose controllers delete storage data when the object goes (Ark 0.7's).
 pub const STORAGE_DELETING_FINALIZERS: [&str; 1] = ["gc.ark.heptio.com"];
@@ -29,7 +28,7 @@ pub fn guarded_crd(name: &str) -> Option<Resource> {
 
 /// The validating webhook's decision.
 pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
-    let mode = mode_for(req, ctx.policy);
+    let mode = mode_for(req, ctx);
     if mode == Mode::Off || req.resource == Resource::Other {
         return Decision::allow(mode);
     }
@@ -47,16 +46,72 @@ pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
     }
 }
 
-/// The mode for this request's object (rules match its namespace and labels).
-pub fn mode_for(req: &Request, policy: &Policy) -> Mode {
-    let labels = req.current().map(|o| &o.metadata.labels);
-    let empty = Default::default();
-    let ns = if req.resource == Resource::Namespace {
-        req.name.as_str()
-    } else {
-        req.namespace.as_str()
+/// The mode for this request. Rules match the object's namespace and labels, except for the
+/// objects that only act on a backup — a DeleteBackupRequest, Velero's VolumeSnapshots and
+/// VolumeSnapshotContents — which take the mode of that backup (its namespace and its labels
+/// from the index), so that no label written on them can choose a milder mode.
+pub fn mode_for(req: &Request, ctx: &Context<'_>) -> Mode {
+    let policy = ctx.policy;
+    if policy.rules.is_empty() {
+        return policy.mode;
+    }
+    let empty = Labels::new();
+    let own = || req.current().map_or(&empty, |o| &o.metadata.labels);
+    let backup_labels = |ns: &str, name: Option<&str>| {
+        name.and_then(|n| ctx.index.backup(ns, n))
+            .map_or(&empty, |b| b.labels())
     };
-    policy.mode_for(ns, labels.unwrap_or(&empty))
+    match req.resource {
+        Resource::Namespace => policy.mode_for(&req.name, own()),
+        Resource::DeleteBackupRequest => {
+            let target = req.object.as_deref().or(req.old_object.as_deref());
+            let backup = target.map(delete_request_target);
+            policy.mode_for(&req.namespace, backup_labels(&req.namespace, backup))
+        }
+        Resource::VolumeSnapshot | Resource::VolumeSnapshotContent => {
+            let ns = policy.velero.namespace.as_str();
+            policy.mode_for(ns, backup_labels(ns, snapshot_backup(req, ctx)))
+        }
+        _ => policy.mode_for(&req.namespace, own()),
+    }
+}
+
+/// The backup a DeleteBackupRequest is about: `spec.backupName`, else Velero's label.
+pub fn delete_request_target(obj: &Object) -> &str {
+    obj.spec
+        .backup_name
+        .as_deref()
+        .or_else(|| obj.label(VELERO_BACKUP_NAME))
+        .unwrap_or("")
+}
+
+/// The VolumeSnapshotContent a VolumeSnapshot is bound to, from the index: by the snapshot's
+/// `status.boundVolumeSnapshotContentName`, else by a content's `volumeSnapshotRef`.
+fn bound_content<'a>(req: &Request, ctx: &'a Context<'_>) -> Option<(&'a str, &'a ContentEntry)> {
+    let bound = req
+        .current()
+        .and_then(|o| o.status.bound_volume_snapshot_content_name.as_deref());
+    match bound {
+        Some(name) => ctx.index.content_named(name),
+        None => ctx.index.content_for_snapshot(&req.namespace, &req.name),
+    }
+}
+
+/// The Velero backup a VolumeSnapshot(Content) belongs to: its `velero.io/backup-name` label
+/// (as stored, else as sent), or for an unlabelled VolumeSnapshot its bound content's label.
+/// Backups are looked up in `policy.velero.namespace`, where Velero keeps them.
+pub fn snapshot_backup<'a>(req: &'a Request, ctx: &'a Context<'_>) -> Option<&'a str> {
+    let labelled = [req.old_object.as_deref(), req.object.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|o| o.label(VELERO_BACKUP_NAME));
+    match labelled {
+        Some(b) => Some(b),
+        None if req.resource == Resource::VolumeSnapshot => {
+            bound_content(req, ctx).and_then(|(_, c)| c.backup.as_deref())
+        }
+        None => None,
+    }
 }
 
 fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
@@ -67,6 +122,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         (Namespace, Delete) => namespace_delete(req, ctx),
         (CustomResourceDefinition, Delete) => crd_delete(req, ctx),
         (DeleteBackupRequest, Create) => delete_request_create(req, ctx),
+        (DeleteBackupRequest, Update) => delete_request_retargeted(req, ctx),
         (BackupStorageLocation, Delete) => storage_location_delete(req, ctx),
         (VolumeSnapshot, Delete) => snapshot_delete(req, ctx),
         (VolumeSnapshotContent, Delete) => content_delete(req, ctx),
@@ -77,13 +133,10 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| ttl_shortened(req, ctx))
                 .or_else(|| expiration_moved_earlier(req, ctx))
         }
-        (
-            BackupStorageLocation
-            | CustomResourceDefinition
-            | VolumeSnapshot
-            | VolumeSnapshotContent,
-            Update,
-        ) => words_update(req, ctx),
+        (VolumeSnapshot | VolumeSnapshotContent, Update) => {
+            words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
+        }
+        (BackupStorageLocation | CustomResourceDefinition, Update) => words_update(req, ctx),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }
@@ -94,7 +147,7 @@ fn facts_of(obj: &Object, ctx: &Context<'_>) -> SanctionFacts {
 }
 
 /// Sanctioned deletion of the object in the request itself (Backup, BSL, CRD…).
-fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
+pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsanctioned> {
     let obj = req.current().ok_or(Unsanctioned::NoRequest)?;
     sanction(&facts_of(obj, ctx), ctx.policy, ctx.now)
 }
@@ -105,21 +158,34 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         return None;
     }
     let why = self_sanction(req, ctx).err()?;
-    let deleting_finalizer = req.current().is_some_and(|o| {
+    let deleting_finalizer = req.current().and_then(|o| {
         o.metadata
             .finalizers
             .iter()
-            .any(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
+            .find(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
-    Some(ctx.violation(
+    let held = why == Unsanctioned::Held;
+    Some(ctx.holding(held).violation(
         Reason::BackupDelete,
-        if deleting_finalizer {
+        if deleting_finalizer.is_some() {
             Class::Storage
         } else {
             Class::Shadow
         },
-        || messages::protected_object(req, ctx.policy, why),
-        || messages::short(req, why.explain()),
+        || match deleting_finalizer {
+            // In neuter mode the Backup alone could go; the finalizer is what stops it.
+            Some(f) if ctx.mode == Mode::Neuter && !held => {
+                messages::storage_finalizer(req, f, ctx.policy)
+            }
+            _ => messages::protected_object(req, ctx.policy, why),
+        },
+        || match deleting_finalizer {
+            Some(f) => messages::short(
+                req,
+                &format!("its finalizer {f} would delete the backup's storage data"),
+            ),
+            None => messages::short(req, why.explain()),
+        },
     ))
 }
 
@@ -148,12 +214,13 @@ pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let holds = guarded_crd(&req.name)?;
     let count = ctx.index.count(holds);
-    if count == 0 || self_sanction(req, ctx).is_ok() {
+    if count == 0 {
         return None;
     }
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
     let storage =
         holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
-    Some(ctx.violation(
+    Some(ctx.holding(held).violation(
         Reason::CrdDelete,
         if storage {
             Class::Storage
@@ -168,16 +235,14 @@ pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 /// CREATE of a DeleteBackupRequest: only for sanctioned backups, or Velero's TTL collector on an
 /// expired, un-held backup when `expiry.allow`.
 pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    let obj = req.object.as_ref()?;
-    let backup = obj
-        .spec
-        .backup_name
-        .as_deref()
-        .or_else(|| obj.label(VELERO_BACKUP_NAME))
-        .unwrap_or("");
+    let backup = delete_request_target(req.object.as_ref()?);
     let ns = req.namespace.as_str();
-    let why = match ctx.index.backup(ns, backup) {
-        None => "backup-guard does not know this backup, so cannot tell that it may go".to_string(),
+    let entry = ctx.index.backup(ns, backup);
+    let (why, cause) = match entry {
+        None => (
+            "backup-guard does not know this backup, so cannot tell that it may go",
+            None,
+        ),
         Some(entry) => {
             let facts = entry.facts.as_deref().cloned().unwrap_or_default();
             let sanctioned = sanction(&facts, ctx.policy, ctx.now);
@@ -185,22 +250,20 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
             let velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
             match sanctioned {
                 Ok(()) => return None,
-                Err(_) if velero && ctx.policy.expiry.allow && expired && !facts.held => {
-                    return None
-                }
-                Err(Unsanctioned::Held) => Unsanctioned::Held.explain().to_string(),
-                Err(_) if velero && !expired => "it has not expired".to_string(),
+                Err(_) if ttl_collects(entry, req, ctx) => return None,
+                Err(Unsanctioned::Held) => (Unsanctioned::Held.explain(), Some(Unsanctioned::Held)),
+                Err(_) if velero && !expired => ("it has not expired", None),
                 Err(_) if velero && !ctx.policy.expiry.allow => {
-                    "policy expiry.allow is false".to_string()
+                    ("policy expiry.allow is false", None)
                 }
-                Err(why) => why.explain().to_string(),
+                Err(why) => (why.explain(), Some(why)),
             }
         }
     };
-    Some(ctx.violation(
+    Some(ctx.holding(cause == Some(Unsanctioned::Held)).violation(
         Reason::DeleteRequestCreate,
         Class::Storage,
-        || messages::delete_request(ns, backup, &why, ctx.policy),
+        || messages::delete_request(ns, backup, why, cause, ctx.policy),
         || {
             messages::clip(format!(
                 "backup-guard: deleting backup {ns}/{backup}: {why}"
@@ -209,69 +272,46 @@ pub fn delete_request_create(req: &Request, ctx: &Judging<'_>) -> Option<Violati
     ))
 }
 
-/// UPDATE of a Backup shortening `spec.ttl`.
-pub fn ttl_shortened(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let parse = |o: &Object| {
-        o.spec
-            .ttl
-            .as_deref()
-            .and_then(|t| parse_go_duration(t).ok())
-    };
-    let (before, after) = (parse(old)?, parse(new)?);
-    if after >= before || self_sanction(req, ctx).is_ok() {
-        return None;
-    }
-    let (b, a) = (old.spec.ttl.as_deref()?, new.spec.ttl.as_deref()?);
-    Some(ctx.violation(
-        Reason::TtlShortened,
-        Class::Storage,
-        || {
-            messages::tampering(
-                req,
-                &format!("shortens spec.ttl from {b} to {a}"),
-                ctx.policy,
-            )
-        },
-        || messages::short(req, &format!("spec.ttl shortened from {b} to {a}")),
-    ))
+/// Velero's TTL collector at work on a backup: Velero's own service account, the backup expired
+/// and not on hold, and `expiry.allow`. It counts as sanctioned for the DeleteBackupRequest the
+/// collector files and for the CSI snapshots Velero's deletion then removes (it re-creates each
+/// content with `deletionPolicy: Delete` and deletes it, so the driver removes the snapshot).
+pub fn ttl_collects(entry: &BackupEntry, req: &Request, ctx: &Context<'_>) -> bool {
+    ctx.policy.expiry.allow
+        && !entry.held()
+        && entry.expiration.is_some_and(|e| e <= ctx.now)
+        && Actor::of(&req.user.username, ctx.policy) == Actor::Velero
 }
 
-/// UPDATE of a Backup moving `status.expiration` earlier (Backups have no status subresource).
-pub fn expiration_moved_earlier(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+/// UPDATE of a DeleteBackupRequest changing the backup it names. A request is judged when it is
+/// created; changed before Velero processes it, it would delete a backup nobody checked. Velero
+/// itself writes the request's status and labels (no status subresource), never its target.
+pub fn delete_request_retargeted(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let parse = |o: &Object| {
-        o.status
-            .expiration
-            .as_deref()
-            .and_then(|t| t.parse::<Timestamp>().ok())
-    };
-    let before = parse(old)?;
-    let after = match parse(new) {
-        Some(a) => a,
-        // Removing the expiration never makes the collector delete sooner.
-        None if new.status.expiration.is_none() => return None,
-        None => Timestamp::UNIX_EPOCH,
-    };
-    if after >= before || self_sanction(req, ctx).is_ok() {
+    let (from, to) = (delete_request_target(old), delete_request_target(new));
+    if from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
-    let what = format!("moves status.expiration earlier, from {before} to {after}");
-    Some(ctx.violation(
-        Reason::ExpirationMovedEarlier,
+    let held = ctx
+        .index
+        .backup(&req.namespace, to)
+        .is_some_and(|b| b.held());
+    Some(ctx.holding(held).violation(
+        Reason::DeleteRequestRetargeted,
         Class::Storage,
-        || messages::tampering(req, &what, ctx.policy),
-        || messages::short(req, "status.expiration moved earlier"),
+        || messages::delete_request_retargeted(req, from, to, held, ctx.policy),
+        || messages::short(req, &format!("spec.backupName changed from {from} to {to}")),
     ))
 }
 
 /// DELETE of a BackupStorageLocation that backups still refer to.
 pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let count = ctx.index.backups_at_location(&req.namespace, &req.name);
-    if count == 0 || self_sanction(req, ctx).is_ok() {
+    if count == 0 {
         return None;
     }
-    Some(ctx.violation(
+    let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
+    Some(ctx.holding(held).violation(
         Reason::StorageLocationDelete,
         Class::Shadow,
         || messages::location(req, count, ctx.policy),
@@ -279,46 +319,66 @@ pub fn storage_location_delete(req: &Request, ctx: &Judging<'_>) -> Option<Viola
     ))
 }
 
-/// DELETE of a Velero-labelled VolumeSnapshot whose content would delete the storage snapshot.
+/// DELETE of a Velero VolumeSnapshot whose content would delete the storage snapshot. The
+/// backup is the snapshot's label, or for an unlabelled snapshot its bound content's.
 pub fn snapshot_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
-    let (content, entry) = match obj.status.bound_volume_snapshot_content_name.as_deref() {
-        Some(name) => (name, ctx.index.content(name)?),
-        None => ctx.index.content_for_snapshot(&req.namespace, &req.name)?,
-    };
-    snapshot_violation(req, ctx, obj, entry.deletes_storage, content)
+    let (content, entry) = bound_content(req, ctx)?;
+    let backup = obj.label(VELERO_BACKUP_NAME).or(entry.backup.as_deref())?;
+    snapshot_violation(req, ctx, backup, entry.deletes_storage, content)
 }
 
 /// DELETE of a Velero-labelled VolumeSnapshotContent with `deletionPolicy: Delete`.
 pub fn content_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let obj = req.current()?;
+    let backup = obj.label(VELERO_BACKUP_NAME)?;
     let deletes = obj.spec.deletion_policy.as_deref() == Some("Delete");
-    snapshot_violation(req, ctx, obj, deletes, &req.name)
+    snapshot_violation(req, ctx, backup, deletes, &req.name)
+}
+
+/// Whether this request may remove the snapshots of `backup`: the backup is sanctioned, or it is
+/// Velero's TTL collector at work on it. `Err(held)` when not.
+pub fn snapshots_may_go(backup: &str, req: &Request, ctx: &Context<'_>) -> Result<(), bool> {
+    let entry = ctx.index.backup(&ctx.policy.velero.namespace, backup);
+    if entry.is_some_and(|b| b.sanctioned(ctx.policy, ctx.now) || ttl_collects(b, req, ctx)) {
+        return Ok(());
+    }
+    Err(entry.is_some_and(|b| b.held()))
 }
 
 fn snapshot_violation(
     req: &Request,
     ctx: &Judging<'_>,
-    obj: &Object,
+    backup: &str,
     deletes_storage: bool,
     content: &str,
 ) -> Option<Violation> {
-    let backup = obj.label(VELERO_BACKUP_NAME)?;
     if !deletes_storage {
         return None;
     }
-    let velero_ns = ctx.policy.velero.namespace.as_str();
-    if ctx
-        .index
-        .backup(velero_ns, backup)
-        .is_some_and(|b| b.sanctioned(ctx.policy, ctx.now))
-    {
-        return None;
-    }
-    Some(ctx.violation(
+    let held = snapshots_may_go(backup, req, ctx).err()?;
+    Some(ctx.holding(held).violation(
         Reason::SnapshotDelete,
         Class::Storage,
         || messages::snapshot(req, backup, content, ctx.policy),
         || messages::short(req, "it would delete the storage snapshot of a backup"),
+    ))
+}
+
+/// UPDATE removing or changing `velero.io/backup-name` on a VolumeSnapshot(Content) of a backup
+/// that is not sanctioned: unlabelled, it would leave the guard's sight (the webhooks select
+/// Velero's snapshots by that label), and its DELETE would take the storage snapshot with it.
+pub fn snapshot_relabelled(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let backup = old.label(VELERO_BACKUP_NAME)?;
+    if new.label(VELERO_BACKUP_NAME) == Some(backup) {
+        return None;
+    }
+    let held = snapshots_may_go(backup, req, ctx).err()?;
+    Some(ctx.holding(held).violation(
+        Reason::SnapshotRelabelled,
+        Class::Storage,
+        || messages::snapshot_label(req, backup, ctx.policy),
+        || messages::short(req, &format!("{VELERO_BACKUP_NAME} removed or changed")),
     ))
 }

@@ -178,9 +178,7 @@ impl Unsanctioned {
     pub fn explain(self) -> &'static str {
         match self {
             Unsanctioned::NoRequest => "no one has requested its deletion",
-            Unsanctioned::Unverified => {
-                "its delete request carries no valid backup-guard stamp (set the request again)"
-            }
+            Unsanctioned::Unverified => "its delete request carries no valid backup-guard stamp",
             Unsanctioned::Held => "it is on legal hold",
             Unsanctioned::Stale => "its delete request has expired (older than request.ttl)",
             Unsanctioned::NeedsApproval => "its delete request awaits approval by a second person",

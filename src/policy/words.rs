@@ -90,7 +90,14 @@ fn approval_refused(
             req.user.username
         )
     } else {
-        "the delete request carries no valid backup-guard stamp; set the request again".to_string()
+        format!(
+            "the delete request carries no valid backup-guard stamp; renew it first with a different reason \
+             (`kubectl annotate --overwrite {} {}{} {DELETE_REQUEST}='<a different reason>'`: backup-guard stamps \
+             a request only when its value changes), then approve it",
+            req.resource.kubectl_name(),
+            req.name,
+            if req.namespace.is_empty() { String::new() } else { format!(" -n {}", req.namespace) }
+        )
     };
     Some(ctx.violation(
         Reason::ApprovalRefused,

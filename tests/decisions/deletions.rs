@@ -226,3 +226,96 @@ fn delete_request_for_an_unknown_backup_fails_closed() {
         d.message
     );
 }
+
+/// An UPDATE of the captured DeleteBackupRequest, from `old` to `new` spec.backupName.
+fn delete_request_update(user: &str, from: &str, to: &str) -> serde_json::Value {
+    let mut r = as_user(review("create-dbr-by-user.json"), user, &[]);
+    r["request"]["operation"] = json!("UPDATE");
+    r["request"]["options"] = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
+    let mut old = r["request"]["object"].clone();
+    old["spec"]["backupName"] = json!(from);
+    let mut new = old.clone();
+    new["spec"]["backupName"] = json!(to);
+    r["request"]["oldObject"] = old;
+    r["request"]["object"] = new;
+    r
+}
+
+#[test]
+fn a_delete_request_cannot_be_retargeted_to_another_backup() {
+    let p = Policy::default();
+    let mut idx = index();
+    // daily-2 is sanctioned, so a DBR for it was allowed; then it is pointed at held weekly-3.
+    let stamped = requested_daily_2(&p, &idx, capture_day());
+    apply(&mut idx, Resource::Backup, &stamped);
+    let r = delete_request_update("alice", "daily-2", "weekly-3");
+    for mode in [Mode::Enforce, Mode::Neuter] {
+        let d = validate(&r, &in_mode(mode), &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::DeleteRequestRetargeted));
+        assert!(
+            d.message
+                .contains("deletebackuprequest velero/monthly-1-n6k2q"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("from backup daily-2 to weekly-3"),
+            "{}",
+            d.message
+        );
+    }
+    // Even towards an unheld backup, and even by an exempt user towards a held one.
+    let unheld = delete_request_update("alice", "daily-2", "monthly-1");
+    assert!(!validate(&unheld, &p, &idx, capture_day()).allowed);
+    let exempt = policy("exempt: {users: [alice]}");
+    assert!(!validate(&r, &exempt, &idx, capture_day()).allowed);
+    // Velero's own writes to the request (status, labels) pass, and so does Velero itself.
+    let velero = "system:serviceaccount:velero:velero";
+    let mut status = delete_request_update(velero, "daily-2", "daily-2");
+    status["request"]["object"]["status"] = json!({"phase": "InProgress"});
+    status["request"]["object"]["metadata"]["labels"]["velero.io/backup-name"] = json!("daily-2");
+    assert!(validate(&status, &p, &idx, capture_day()).allowed);
+    let by_velero = delete_request_update(velero, "daily-2", "weekly-3");
+    assert!(validate(&by_velero, &p, &idx, capture_day()).allowed);
+    // A user changing labels only changes nothing Velero acts on.
+    let mut labels = delete_request_update("alice", "daily-2", "daily-2");
+    labels["request"]["object"]["metadata"]["labels"]["team"] = json!("db");
+    assert!(validate(&labels, &p, &idx, capture_day()).allowed);
+}
+
+#[test]
+fn velero_deleting_an_expired_backups_csi_snapshots_is_not_kept_from_it() {
+    let idx = index();
+    let p = Policy::default();
+    let velero = "system:serviceaccount:velero:velero";
+    let expired = at("2027-01-01T00:00:00Z");
+    // Velero's CSI delete action re-creates the content with Delete, then deletes it.
+    let create = review("create-vsc-delete-policy.json");
+    let delete = as_user(review("delete-vsc.json"), velero, &[]);
+    assert!(
+        mutate(&create, &p, &idx, expired).patch.is_none(),
+        "no Retain patch"
+    );
+    assert!(validate(&delete, &p, &idx, expired).allowed);
+    let vs = as_user(review("delete-vs.json"), velero, &[]);
+    assert!(validate(&vs, &p, &idx, expired).allowed);
+    // Not for anyone else, not before expiry, not with expiry.allow false.
+    assert!(!validate(&review("delete-vsc.json"), &p, &idx, expired).allowed);
+    assert!(!validate(&delete, &p, &idx, capture_day()).allowed);
+    let kept = mutated_object(&create, &p, &idx, capture_day());
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+    let no_expiry = policy("expiry: {allow: false}");
+    assert!(!validate(&delete, &no_expiry, &idx, expired).allowed);
+    let kept = mutated_object(&create, &no_expiry, &idx, expired);
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+    // Nor for a backup on legal hold (weekly-3).
+    let mut held = delete.clone();
+    held["request"]["oldObject"]["metadata"]["labels"]["velero.io/backup-name"] = json!("weekly-3");
+    assert!(!validate(&held, &p, &idx, expired).allowed);
+    let mut held_create = create.clone();
+    held_create["request"]["object"]["metadata"]["labels"]["velero.io/backup-name"] =
+        json!("weekly-3");
+    let kept = mutated_object(&held_create, &p, &idx, expired);
+    assert_eq!(kept["spec"]["deletionPolicy"], "Retain");
+}

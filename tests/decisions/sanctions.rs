@@ -176,6 +176,14 @@ fn approving_a_request_the_guard_never_stamped_is_refused() {
         "{}",
         d.message
     );
+    // The way out: a different reason, which the mutating webhook stamps.
+    assert!(
+        d.message.contains(
+            "`kubectl annotate --overwrite backup daily-2 -n velero backup-guard.io/delete-request='<a different reason>'`"
+        ),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -208,4 +216,57 @@ fn held_backup_cannot_be_deleted_even_when_requested() {
         "{}",
         d.message
     );
+}
+
+#[test]
+fn a_stale_or_unstamped_request_is_renewed_by_changing_its_value_as_the_message_says() {
+    let p = Policy::default();
+    let idx = index();
+    let now = capture_day();
+    let stamped = requested_daily_2(&p, &idx, now);
+    let later = now + 86_400 + 1;
+    let stale = validate(&delete_of(&stamped), &p, &idx, later);
+    let mut copied = stamped.clone();
+    copied["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    let unverified = validate(&delete_of(&copied), &p, &idx, now);
+    for d in [&stale, &unverified] {
+        assert!(!d.allowed);
+        let m = &d.message;
+        assert!(
+            m.contains("kubectl annotate --overwrite backup daily-2 -n velero backup-guard.io/delete-request='<a different reason>'"),
+            "{m}"
+        );
+        assert!(
+            m.contains("kubectl annotate backup daily-2 -n velero backup-guard.io/delete-request-"),
+            "{m}"
+        );
+        assert!(!m.contains("set the request again"), "{m}");
+    }
+    // What the message says is what restamps: the same value again is no change...
+    let same = update_of(&stamped, &stamped);
+    assert!(mutate(&same, &p, &idx, later).patch.is_none());
+    // ...a different reason is stamped anew and sanctions the deletion.
+    let mut renewed = stamped.clone();
+    renewed["metadata"]["annotations"]["backup-guard.io/delete-request"] = json!("still unneeded");
+    let restamped = mutated_object(&update_of(&stamped, &renewed), &p, &idx, later);
+    assert!(validate(&delete_of(&restamped), &p, &idx, later + 60).allowed);
+    // ...and so is a request removed, then set again (the same reason).
+    let mut removed = stamped.clone();
+    for k in [
+        "backup-guard.io/delete-request",
+        REQUESTED_BY,
+        REQUESTED_AT,
+        SIGNATURE,
+    ] {
+        removed["metadata"]["annotations"]
+            .as_object_mut()
+            .expect("annotations")
+            .remove(k);
+    }
+    let cleared = mutated_object(&update_of(&stamped, &removed), &p, &idx, later);
+    let mut again = cleared.clone();
+    again["metadata"]["annotations"]["backup-guard.io/delete-request"] =
+        stamped["metadata"]["annotations"]["backup-guard.io/delete-request"].clone();
+    let restamped = mutated_object(&update_of(&cleared, &again), &p, &idx, later);
+    assert!(validate(&delete_of(&restamped), &p, &idx, later + 60).allowed);
 }
