@@ -57,6 +57,13 @@ pub enum Error {
     /// Deleting files failed (the error carries the bucket, directory and a hint).
     #[error("{0}")]
     Storage(#[from] CleanupError),
+    /// A VolumeSnapshotContent set to `Delete` was stored as something else.
+    #[error(
+        "VolumeSnapshotContent {0} was set to deletionPolicy Delete but stored otherwise (a \
+         mutating admission webhook changed it back), so it is not deleted: its storage snapshot \
+         would be left behind; check the webhooks on VolumeSnapshotContents"
+    )]
+    ContentRetained(String),
     /// Velero processed the DeleteBackupRequest and reported errors.
     #[error(
         "Velero processed DeleteBackupRequest {name} with errors: {errors}; a new request is \

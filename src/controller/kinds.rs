@@ -2,9 +2,9 @@
 
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::Client;
-use sha2::{Digest, Sha256};
 
 use crate::policy::request::Object;
+pub use crate::policy::stamps::label_value;
 use crate::server::feed::api_resource;
 
 /// A kind the controller reads or writes.
@@ -79,21 +79,6 @@ pub const VELERO_BACKUP_UID: &str = "velero.io/backup-uid";
 
 /// Velero's finalizers on Restores (its controller deletes `restores/<name>/` when they go).
 pub const RESTORE_FINALIZER_PREFIX: &str = "restores.velero.io/";
-
-/// The value Velero writes into a `velero.io/backup-name` label: the name itself, or for names
-/// longer than a label value may be, its first 57 characters and 6 hex digits of its SHA-256
-/// (Velero's `label.GetValidName`).
-pub fn label_value(name: &str) -> String {
-    const MAX: usize = 63;
-    if name.len() <= MAX {
-        return name.to_string();
-    }
-    let digest = Sha256::digest(name.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    // Object names are ASCII (DNS-1123), so byte slicing stays on character boundaries.
-    let head: String = name.chars().take(MAX - 6).collect();
-    format!("{head}{}", &hex[..6])
-}
 
 /// The slim view of a dynamic object, as the policy core reads it.
 pub fn view(obj: &DynamicObject) -> Object {

@@ -198,6 +198,11 @@ pub async fn set_content_delete(client: &Client, name: &str) -> Result<bool, Err
     let api = Kind::VolumeSnapshotContent.api(client, None);
     let patch = Patch::Merge(json!({"spec": {"deletionPolicy": "Delete"}}));
     match api.patch(name, &PatchParams::default(), &patch).await {
+        // What was stored, after every mutating webhook: deleting a content still `Retain` would
+        // leave its storage snapshot behind while the Event says the driver removed it.
+        Ok(stored) if stored.data.pointer("/spec/deletionPolicy") != Some(&json!("Delete")) => {
+            Err(Error::ContentRetained(name.into()))
+        }
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(Error::kube(

@@ -16,7 +16,10 @@ use jiff::Timestamp;
 
 use crate::policy::config::Policy;
 use crate::policy::request::{Object, Resource};
-use crate::policy::stamps::{sanction, SanctionFacts, VELERO_BACKUP_NAME};
+use crate::policy::stamps::{label_value, sanction, SanctionFacts, VELERO_BACKUP_NAME};
+
+/// The longest label value: a longer backup name is shortened in `velero.io/backup-name`.
+const LABEL_MAX: usize = 63;
 
 /// A Backup's labels, interned as a whole: the backups of one schedule share one set.
 pub type Labels = BTreeMap<String, String>;
@@ -254,8 +257,22 @@ impl Index {
     }
 
     /// A backup by namespace and name.
+    ///
+    /// `name` may also be the value Velero writes into a `velero.io/backup-name` label, which for
+    /// a name longer than 63 characters is shortened with a hash (`label_value`): such a value
+    /// finds its backup too, by a pass over the namespace's long names (rare).
     pub fn backup(&self, ns: &str, name: &str) -> Option<&BackupEntry> {
-        self.namespaces.get(ns)?.backups.get(name)
+        let slot = self.namespaces.get(ns)?;
+        if let Some(entry) = slot.backups.get(name) {
+            return Some(entry);
+        }
+        if name.len() != LABEL_MAX {
+            return None;
+        }
+        slot.backups
+            .iter()
+            .find(|(n, _)| n.len() > LABEL_MAX && label_value(n) == name)
+            .map(|(_, e)| e)
     }
 
     /// Every backup in a namespace (for tools and the controller).
@@ -469,5 +486,25 @@ mod tests {
         let e = idx.backup("velero", "a").expect("indexed");
         assert_eq!(e.expiration, Some(1_796_083_200));
         assert!(e.facts.is_none(), "a plain backup carries no boxed facts");
+    }
+
+    #[test]
+    fn a_long_backup_is_found_by_the_shortened_name_velero_labels_its_snapshots_with() {
+        let mut idx = Index::new();
+        let long = format!("nightly-{}", "x".repeat(70));
+        let other = format!("nightly-{}y", "x".repeat(69));
+        for (name, location) in [(&long, "long"), (&other, "other")] {
+            idx.apply(Resource::Backup, &backup("velero", name, location), b"k");
+        }
+        let label = label_value(&long);
+        assert_eq!(label.len(), LABEL_MAX);
+        let found = idx
+            .backup("velero", &label)
+            .expect("found by its label value");
+        assert_eq!(&*found.location, "long");
+        assert!(idx.backup("velero", &long).is_some(), "and by its name");
+        assert!(idx.backup("other-ns", &label).is_none());
+        let unknown = format!("{}000000", &label[..57]);
+        assert!(idx.backup("velero", &unknown).is_none());
     }
 }

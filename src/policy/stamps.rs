@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::config::Policy;
 use super::request::Meta;
@@ -215,6 +215,21 @@ pub fn sanction(facts: &SanctionFacts, policy: &Policy, now: i64) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The value Velero writes into a `velero.io/backup-name` label: the name itself, or for names
+/// longer than a label value may be, its first 57 characters and 6 hex digits of its SHA-256
+/// (Velero's `label.GetValidName`).
+pub fn label_value(name: &str) -> String {
+    const MAX: usize = 63;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    // Object names are ASCII (DNS-1123), so byte slicing stays on character boundaries.
+    let head: String = name.chars().take(MAX - 6).collect();
+    format!("{head}{}", &hex[..6])
 }
 
 #[cfg(test)]

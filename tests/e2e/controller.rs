@@ -268,3 +268,50 @@ fn controller_cli_holds_and_only_a_manager_releases() {
         || !exists("-n velero backup ctl-held"),
     );
 }
+
+#[test]
+fn controller_cleans_up_a_backup_whose_name_is_longer_than_a_label() {
+    set_policy("mode: enforce");
+    let root = tempfile::tempdir().expect("tempdir");
+    let long = format!("ctl-long-{}", "a".repeat(60));
+    let label = backup_guard::policy::stamps::label_value(&long);
+    assert_ne!(label, long, "Velero shortens the label of a name this long");
+    let dir = root.path().join(BUCKET).join("backups").join(&long);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for f in ["velero-backup.json", "backup.tar.gz"] {
+        std::fs::write(dir.join(f), f).expect("write");
+    }
+    apply(Who::Velero, &format!(
+        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file-3, namespace: velero}}\n\
+         spec: {{provider: file, objectStorage: {{bucket: {BUCKET}}}, config: {{root: {}}}}}\n---\n\
+         apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {long}, namespace: velero}}\n\
+         spec: {{storageLocation: ctl-file-3, ttl: 720h0m0s}}\nstatus: {{phase: Completed, expiration: \"2099-01-01T00:00:00Z\"}}\n---\n\
+         apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: e2e-ctl-long-vsc, labels: {{velero.io/backup-name: {label}}}}}\n\
+         spec: {{deletionPolicy: Delete, driver: hostpath.csi.k8s.io, source: {{snapshotHandle: snap-long}}, volumeSnapshotRef: {{name: long-vs, namespace: velero}}}}\n",
+        root.path().display()
+    ));
+    assert_eq!(
+        jsonpath(
+            "volumesnapshotcontent e2e-ctl-long-vsc",
+            "{.spec.deletionPolicy}"
+        ),
+        "Retain"
+    );
+    let r = kubectl(
+        Who::Alice,
+        &format!("-n velero annotate backup {long} backup-guard.io/delete-request=obsolete"),
+    );
+    assert!(r.ok, "{}", r.stderr);
+    // The controller sets the content to Delete; the webhook must see the backup behind the
+    // shortened label as sanctioned and let it through, or the content stays Retain and the
+    // controller refuses to delete it (its storage snapshot would be orphaned).
+    eventually(
+        60,
+        "the long-named backup and its snapshot content to be gone",
+        || {
+            !exists(&format!("-n velero backup {long}"))
+                && !exists("volumesnapshotcontent e2e-ctl-long-vsc")
+        },
+    );
+    assert!(!dir.exists() || std::fs::read_dir(&dir).expect("dir").next().is_none());
+}
