@@ -185,6 +185,40 @@ else
   fail "monitoring objects"
 fi
 
+# The dashboard's $job defaults to the job the PrometheusRule alerts on (the
+# full name, or prometheusRule.job), and its variables come from a metric every
+# mode exports (the policy timestamp gauge: controller-only installs answer no
+# admission requests).
+for margs in "" "--name other" "--set prometheusRule.job=custom-job"; do
+  # shellcheck disable=SC2086
+  if (render_chart -f "$V/monitoring.yaml" $margs >"$tmp/mon-job.yaml") 2>"$tmp/mon-job.err" &&
+     "$PY" - "$tmp/mon-job.yaml" 2>"$tmp/mon-job.err" <<'EOF'
+import json, re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+board = json.loads(next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))["data"]["backup-guard.json"])
+rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+absent = next(r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "BackupGuardAbsent")
+rule_job = re.search(r'job="([^"]+)"', absent["expr"]).group(1)
+var = {v["name"]: v for v in board["templating"]["list"]}
+assert var["job"]["type"] == "query", "$job is a query variable, not a fixed value"
+assert var["job"]["current"] == {"text": rule_job, "value": rule_job}, f"$job defaults to {var['job']['current']}, the rule uses {rule_job}"
+for name in ("namespace", "job"):
+    q = var[name]["query"]["query"]
+    assert "backup_guard_policy_last_reload_success_timestamp_seconds" in q, f"${name} from {q}"
+exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+prot = [e for e in exprs if "backup_guard_protected_objects" in e]
+assert prot and all(e.startswith("max by (resource)") for e in prot), f"protected objects: {prot}"
+for e in exprs:
+    for sel in re.findall(r"(?:backup_guard_[a-z_]+|up)\{([^}]*)\}", e):
+        assert 'job=~"$job"' in sel, f"selector without $job: {e}"
+EOF
+  then
+    pass "dashboard ${margs:-(defaults)}: \$job defaults to the PrometheusRule's job; variables from an always-exported metric; protected objects max by resource"
+  else
+    fail "dashboard ${margs:-(defaults)}: $(cat "$tmp/mon-job.err")"
+  fi
+done
+
 # ---------------------------------------------------------------- 4. schema
 step "4/7 values.schema.json refuses bad values"
 bad_values=(
