@@ -10,7 +10,8 @@
 #                 failure policies, hardening, RBAC, certificates), and the
 #                 rendered policy through `backup-guard policy check` when a
 #                 built binary is at hand
-#   4. schema     invalid values are refused
+#   4. schema     invalid values are refused (by values.schema.json, or by the
+#                 templates: e.g. installing into Velero's namespace)
 #   5. drift      manifests/ equal the chart rendered now
 #   6. alerts     promtool check + unit tests of the PrometheusRule
 #   7. server     hack/render/validate.sh: kubectl apply --dry-run=server on a
@@ -243,6 +244,26 @@ for b in "${bad_values[@]}"; do
     fail "schema accepted bad values: $b"
   else
     pass "schema refuses: $b"
+  fi
+done
+
+# Templates refuse what the schema cannot see (it knows no release namespace):
+# ARGS | what the error must say, or "ok" when the render must succeed.
+refusals=(
+  "--namespace velero|must not be installed in Velero's namespace \"velero\""
+  "--namespace ops --set policy.velero.namespace=ops|must not be installed in Velero's namespace \"ops\""
+  "-f $V/controller-only.yaml --namespace velero|must not be installed in Velero's namespace"
+  "--namespace velero --set policy.velero.namespace=velero-system|ok"
+)
+for r in "${refusals[@]}"; do
+  args=${r%%|*} want=${r#*|}
+  # shellcheck disable=SC2086
+  if (render_chart $args >/dev/null 2>"$tmp/refuse.err"); then
+    if [[ $want == ok ]]; then pass "renders: $args"; else fail "rendered, should refuse: $args"; fi
+  elif [[ $want != ok ]] && grep -qF -- "$want" "$tmp/refuse.err"; then
+    pass "chart refuses: $args"
+  else
+    fail "$args: $(tail -c 400 "$tmp/refuse.err")"
   fi
 done
 
