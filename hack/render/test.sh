@@ -237,6 +237,7 @@ bad_values=(
   "--set logFormat=xml"
   "--set unknownTopLevelKey=1"
   "--set image.digest=latest"
+  "--set rbac.leaseName=other"
 )
 for b in "${bad_values[@]}"; do
   # shellcheck disable=SC2086
