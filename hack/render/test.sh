@@ -116,6 +116,27 @@ variant monitoring "-f $V/monitoring.yaml" ""
 variant manifests "-f $V/manifests.yaml --release-service kubectl" "--certs certManager --signing-key external"
 variant self-signed "-f $V/self-signed.yaml --release-service kubectl" "--certs provided --signing-key external"
 
+# NOTES.txt (what helm install prints) says what this install does.
+# notes NAME "RENDER ARGS" "MUST CONTAIN" "MUST NOT CONTAIN"
+notes() {
+  local name=$1 rargs=$2 want=$3 unwanted=$4 out
+  # shellcheck disable=SC2086
+  if ! out=$(render_chart --notes $rargs 2>"$tmp/notes.err"); then
+    fail "NOTES.txt $name: $(tail -n 3 "$tmp/notes.err")"
+  elif [[ $out != *"$want"* ]]; then
+    fail "NOTES.txt $name: lacks \"$want\""
+  elif [[ -n $unwanted && $out == *"$unwanted"* ]]; then
+    fail "NOTES.txt $name: says \"$unwanted\""
+  else
+    pass "NOTES.txt $name"
+  fi
+}
+notes default "" "guarded operations (backup deletion and updates" ""
+notes controller-only "-f $V/controller-only.yaml --namespace ops" \
+  "installs no webhook configurations" "guarded operations (backup deletion"
+notes own-configmap "--set policyConfigMap.create=false --set policy.mode=audit" \
+  "managed by you" "Policy mode: audit"
+
 # Generated material is random per render, but consistent within one.
 if cmp -s <(render_chart 2>/dev/null | grep 'caBundle' | sort -u) \
           <(render_chart 2>/dev/null | grep 'caBundle' | sort -u); then
