@@ -276,6 +276,9 @@ def main():
                     need("*" not in rule.get(k, []), f"{kind} {r['metadata']['name']}: wildcard in {k}")
     controller_roles = [r for r in by_kind.get("ClusterRole", []) if r["metadata"]["name"].endswith("-controller")]
     need(bool(controller_roles) == (a.command != "webhook"), "controller RBAC exactly when the controller runs")
+    lease_rules = [rule for r in by_kind.get("Role", []) for rule in r["rules"]
+                   if "leases" in rule.get("resources", [])]
+    need(bool(lease_rules) == (a.command != "webhook"), "Lease RBAC exactly when the controller runs")
 
     for p in problems:
         print(f"{a.file}: {p}", file=sys.stderr)

@@ -15,8 +15,10 @@
 //     to render an upgrade as `helm upgrade` sees the cluster)
 //   - sprig minus env/expandenv (Helm removes them), missingkey=zero and the
 //     "<no value>" scrub, partials (files starting with "_") not emitted,
-//     NOTES.txt skipped, output split into documents, sorted in Helm's install
-//     order and prefixed with "# Source: <chart>/templates/<file>".
+//     NOTES.txt rendered (an error in it fails the render, as in Helm) but
+//     not emitted (--notes prints it instead of the manifests, as
+//     `helm install` shows it), output split into documents, sorted in Helm's
+//     install order and prefixed with "# Source: <chart>/templates/<file>".
 //
 // Not implemented (unused by this chart): subcharts and dependencies, library
 // charts, .Files.AsConfig/AsSecrets, toToml, --post-renderer, hooks ordering.
@@ -91,6 +93,7 @@ func run(args []string) error {
 	kubeVersion := fs.String("kube-version", "v1.30.0", "Kubernetes version for .Capabilities.KubeVersion")
 	isUpgrade := fs.Bool("is-upgrade", false, "render as an upgrade (.Release.IsUpgrade)")
 	printValues := fs.Bool("print-values", false, "print the coalesced values as JSON and exit")
+	printNotes := fs.Bool("notes", false, "print the rendered templates/NOTES.txt (what helm install shows) instead of the manifests")
 	noDefaultAPIs := fs.Bool("no-default-api-versions", false, "start .Capabilities.APIVersions empty (then only --api-versions count)")
 	fs.Var(&valueFiles, "f", "values file (repeatable; later wins)")
 	fs.Var(&valueFiles, "values", "values file (repeatable; later wins)")
@@ -193,12 +196,20 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *printNotes {
+		for _, f := range rendered {
+			if f.notes {
+				fmt.Print(f.content)
+			}
+		}
+		return nil
+	}
 	return emit(os.Stdout, ch, rendered, showOnly)
 }
 
 func isBoolFlag(name string) bool {
 	switch name {
-	case "is-upgrade", "print-values", "no-default-api-versions", "h", "help":
+	case "is-upgrade", "print-values", "notes", "no-default-api-versions", "h", "help":
 		return true
 	}
 	return false
@@ -947,6 +958,7 @@ func marshalYAML(v interface{}) (string, error) {
 type renderedFile struct {
 	name    string
 	content string
+	notes   bool // the chart's templates/NOTES.txt: rendered, never emitted
 }
 
 func render(ch *chart, top map[string]interface{}) ([]renderedFile, error) {
@@ -976,7 +988,7 @@ func render(ch *chart, top map[string]interface{}) ([]renderedFile, error) {
 	var out []renderedFile
 	for _, n := range names {
 		base := path.Base(n)
-		if strings.HasPrefix(base, "_") || strings.EqualFold(base, "NOTES.txt") {
+		if strings.HasPrefix(base, "_") {
 			continue
 		}
 		top["Template"] = map[string]interface{}{
@@ -987,7 +999,8 @@ func render(ch *chart, top map[string]interface{}) ([]renderedFile, error) {
 		if err := t.ExecuteTemplate(&buf, n, top); err != nil {
 			return nil, err
 		}
-		out = append(out, renderedFile{name: n, content: strings.ReplaceAll(buf.String(), "<no value>", "")})
+		notes := strings.EqualFold(base, "NOTES.txt")
+		out = append(out, renderedFile{name: n, content: strings.ReplaceAll(buf.String(), "<no value>", ""), notes: notes})
 	}
 	return out, nil
 }
@@ -1023,7 +1036,7 @@ func emit(w io.Writer, ch *chart, files []renderedFile, showOnly []string) error
 	var all []manifest
 	seq := 0
 	for _, f := range files {
-		if len(want) > 0 && !want[f.name] {
+		if f.notes || (len(want) > 0 && !want[f.name]) {
 			continue
 		}
 		for _, d := range docSep.Split(strings.TrimSpace(f.content), -1) {

@@ -129,7 +129,7 @@ var testChart = map[string]string{
 	".helmignore": "ignored.txt\n",
 	"ignored.txt": "nope",
 	"templates/_helpers.tpl": `{{- define "demo.name" -}}{{ .Chart.Name }}-{{ .Values.name }}{{- end }}`,
-	"templates/NOTES.txt":    "notes are not rendered",
+	"templates/NOTES.txt":    "notes are not emitted",
 	"templates/cm.yaml": `apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -175,12 +175,58 @@ func TestRendersHelmFeatures(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "notes are not rendered") {
-		t.Error("NOTES.txt was rendered")
+	if strings.Contains(out, "notes are not emitted") {
+		t.Error("NOTES.txt was emitted")
 	}
 	// Helm's install order: Namespace before ConfigMap.
 	if strings.Index(out, "kind: Namespace") > strings.Index(out, "kind: ConfigMap") {
 		t.Errorf("kinds not in install order:\n%s", out)
+	}
+}
+
+func TestNotesAreRenderedButNotEmitted(t *testing.T) {
+	c := map[string]string{}
+	for k, v := range testChart {
+		c[k] = v
+	}
+	c["templates/NOTES.txt"] = "installed {{ .Release.Name }} in {{ .Release.Namespace }}"
+	dir := writeChart(t, c)
+	ch, err := loadChart(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps, _ := newCapabilities("v1.30.0", nil, true)
+	top := map[string]interface{}{
+		"Values":       coalesce(map[string]interface{}{}, ch.values),
+		"Release":      map[string]interface{}{"Name": "rel", "Namespace": "ns"},
+		"Chart":        ch.meta,
+		"Capabilities": caps,
+		"Files":        ch.files,
+	}
+	files, err := render(ch, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, f := range files {
+		if f.notes {
+			notes = append(notes, f.content)
+		}
+	}
+	if len(notes) != 1 || notes[0] != "installed rel in ns" {
+		t.Errorf("NOTES.txt rendered as %q", notes)
+	}
+	var b bytes.Buffer
+	if err := emit(&b, ch, files, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "installed rel") {
+		t.Error("NOTES.txt was emitted with the manifests")
+	}
+	// An error in NOTES.txt fails the render, as it fails helm install.
+	c["templates/NOTES.txt"] = `{{ fail "bad notes" }}`
+	if _, err := renderDir(t, writeChart(t, c), "v1.30.0", nil); err == nil || !strings.Contains(err.Error(), "bad notes") {
+		t.Fatalf("want the NOTES.txt failure, got %v", err)
 	}
 }
 

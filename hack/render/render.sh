@@ -6,6 +6,7 @@
 #       [--namespace NS] [--kube-version v1.20.2] [--api-versions g/v[/Kind]]...
 #       [--no-default-api-versions] [--is-upgrade] [--release-service NAME]
 #       [--show-only templates/x.yaml]... [--lookup-objects cluster-objects.yaml]
+#       [--notes]   (print the rendered NOTES.txt instead of the manifests)
 #
 # Bare file arguments are values files (same as -f). Values are coalesced
 # with the chart's values.yaml and validated against values.schema.json

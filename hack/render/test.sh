@@ -10,7 +10,8 @@
 #                 failure policies, hardening, RBAC, certificates), and the
 #                 rendered policy through `backup-guard policy check` when a
 #                 built binary is at hand
-#   4. schema     invalid values are refused
+#   4. schema     invalid values are refused (by values.schema.json, or by the
+#                 templates: e.g. installing into Velero's namespace)
 #   5. drift      manifests/ equal the chart rendered now
 #   6. alerts     promtool check + unit tests of the PrometheusRule
 #   7. server     hack/render/validate.sh: kubectl apply --dry-run=server on a
@@ -115,6 +116,27 @@ variant monitoring "-f $V/monitoring.yaml" ""
 variant manifests "-f $V/manifests.yaml --release-service kubectl" "--certs certManager --signing-key external"
 variant self-signed "-f $V/self-signed.yaml --release-service kubectl" "--certs provided --signing-key external"
 
+# NOTES.txt (what helm install prints) says what this install does.
+# notes NAME "RENDER ARGS" "MUST CONTAIN" "MUST NOT CONTAIN"
+notes() {
+  local name=$1 rargs=$2 want=$3 unwanted=$4 out
+  # shellcheck disable=SC2086
+  if ! out=$(render_chart --notes $rargs 2>"$tmp/notes.err"); then
+    fail "NOTES.txt $name: $(tail -n 3 "$tmp/notes.err")"
+  elif [[ $out != *"$want"* ]]; then
+    fail "NOTES.txt $name: lacks \"$want\""
+  elif [[ -n $unwanted && $out == *"$unwanted"* ]]; then
+    fail "NOTES.txt $name: says \"$unwanted\""
+  else
+    pass "NOTES.txt $name"
+  fi
+}
+notes default "" "guarded operations (backup deletion and updates" ""
+notes controller-only "-f $V/controller-only.yaml --namespace ops" \
+  "installs no webhook configurations" "guarded operations (backup deletion"
+notes own-configmap "--set policyConfigMap.create=false --set policy.mode=audit" \
+  "managed by you" "Policy mode: audit"
+
 # Generated material is random per render, but consistent within one.
 if cmp -s <(render_chart 2>/dev/null | grep 'caBundle' | sort -u) \
           <(render_chart 2>/dev/null | grep 'caBundle' | sort -u); then
@@ -185,6 +207,40 @@ else
   fail "monitoring objects"
 fi
 
+# The dashboard's $job defaults to the job the PrometheusRule alerts on (the
+# full name, or prometheusRule.job), and its variables come from a metric every
+# mode exports (the policy timestamp gauge: controller-only installs answer no
+# admission requests).
+for margs in "" "--name other" "--set prometheusRule.job=custom-job"; do
+  # shellcheck disable=SC2086
+  if (render_chart -f "$V/monitoring.yaml" $margs >"$tmp/mon-job.yaml") 2>"$tmp/mon-job.err" &&
+     "$PY" - "$tmp/mon-job.yaml" 2>"$tmp/mon-job.err" <<'EOF'
+import json, re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+board = json.loads(next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))["data"]["backup-guard.json"])
+rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+absent = next(r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "BackupGuardAbsent")
+rule_job = re.search(r'job="([^"]+)"', absent["expr"]).group(1)
+var = {v["name"]: v for v in board["templating"]["list"]}
+assert var["job"]["type"] == "query", "$job is a query variable, not a fixed value"
+assert var["job"]["current"] == {"text": rule_job, "value": rule_job}, f"$job defaults to {var['job']['current']}, the rule uses {rule_job}"
+for name in ("namespace", "job"):
+    q = var[name]["query"]["query"]
+    assert "backup_guard_policy_last_reload_success_timestamp_seconds" in q, f"${name} from {q}"
+exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+prot = [e for e in exprs if "backup_guard_protected_objects" in e]
+assert prot and all(e.startswith("max by (resource)") for e in prot), f"protected objects: {prot}"
+for e in exprs:
+    for sel in re.findall(r"(?:backup_guard_[a-z_]+|up)\{([^}]*)\}", e):
+        assert 'job=~"$job"' in sel, f"selector without $job: {e}"
+EOF
+  then
+    pass "dashboard ${margs:-(defaults)}: \$job defaults to the PrometheusRule's job; variables from an always-exported metric; protected objects max by resource"
+  else
+    fail "dashboard ${margs:-(defaults)}: $(cat "$tmp/mon-job.err")"
+  fi
+done
+
 # ---------------------------------------------------------------- 4. schema
 step "4/7 values.schema.json refuses bad values"
 bad_values=(
@@ -202,6 +258,7 @@ bad_values=(
   "--set logFormat=xml"
   "--set unknownTopLevelKey=1"
   "--set image.digest=latest"
+  "--set rbac.leaseName=other"
 )
 for b in "${bad_values[@]}"; do
   # shellcheck disable=SC2086
@@ -209,6 +266,26 @@ for b in "${bad_values[@]}"; do
     fail "schema accepted bad values: $b"
   else
     pass "schema refuses: $b"
+  fi
+done
+
+# Templates refuse what the schema cannot see (it knows no release namespace):
+# ARGS | what the error must say, or "ok" when the render must succeed.
+refusals=(
+  "--namespace velero|must not be installed in Velero's namespace \"velero\""
+  "--namespace ops --set policy.velero.namespace=ops|must not be installed in Velero's namespace \"ops\""
+  "-f $V/controller-only.yaml --namespace velero|must not be installed in Velero's namespace"
+  "--namespace velero --set policy.velero.namespace=velero-system|ok"
+)
+for r in "${refusals[@]}"; do
+  args=${r%%|*} want=${r#*|}
+  # shellcheck disable=SC2086
+  if (render_chart $args >/dev/null 2>"$tmp/refuse.err"); then
+    if [[ $want == ok ]]; then pass "renders: $args"; else fail "rendered, should refuse: $args"; fi
+  elif [[ $want != ok ]] && grep -qF -- "$want" "$tmp/refuse.err"; then
+    pass "chart refuses: $args"
+  else
+    fail "$args: $(tail -c 400 "$tmp/refuse.err")"
   fi
 done
 

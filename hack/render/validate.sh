@@ -323,9 +323,9 @@ fi
 
 # ------------------------------------------------------------------- RBAC
 # Least privilege, checked by the API server's own authorizer: apply the
-# default chart's RBAC for real (only on the throw-away cluster, or with
-# BG_VALIDATE_APPLY=1) and ask `kubectl auth can-i` as its ServiceAccount
-# what it may and may not do.
+# default chart's RBAC, then the webhook-only chart's, for real (only on the
+# throw-away cluster, or with BG_VALIDATE_APPLY=1) and ask `kubectl auth
+# can-i` as its ServiceAccount what it may and may not do.
 if [[ -n $CLUSTER_DIR || ${BG_VALIDATE_APPLY:-0} == 1 ]]; then
   "$PY" - "$WORK/chart-default.yaml" >"$WORK/rbac.yaml" <<'EOF'
 import sys, yaml
@@ -348,14 +348,13 @@ EOF
       RBAC_FAILED=$((RBAC_FAILED + 1))
     fi
   }
-  # The webhook's index and Events.
+  # The webhook's index (watchers: list + watch) and Events (events.k8s.io).
   for r in backups.velero.io backupstoragelocations.velero.io deletebackuprequests.velero.io \
-           volumesnapshots.snapshot.storage.k8s.io volumesnapshotcontents.snapshot.storage.k8s.io \
-           customresourcedefinitions.apiextensions.k8s.io; do
-    for v in get list watch; do can yes "$v" "$r"; done
+           volumesnapshotcontents.snapshot.storage.k8s.io; do
+    for v in list watch; do can yes "$v" "$r"; done
   done
-  for v in create patch; do can yes "$v" events velero; can yes "$v" events.events.k8s.io backup-guard; done
-  for v in get list watch; do can yes "$v" configmaps/backup-guard-policy backup-guard; done
+  for v in create patch; do can yes "$v" events.events.k8s.io velero; can yes "$v" events.events.k8s.io backup-guard; done
+  for v in list watch; do can yes "$v" configmaps/backup-guard-policy backup-guard; done
   can no get configmaps/other backup-guard
   # ... and the real request the guard makes: a list with that field selector.
   if k -n backup-guard get configmaps --field-selector metadata.name=backup-guard-policy --as "$SA" >/dev/null 2>&1; then
@@ -368,12 +367,13 @@ EOF
   can yes update leases.coordination.k8s.io/backup-guard-controller backup-guard
   can yes get leases.coordination.k8s.io/backup-guard-controller backup-guard
   # The cleanup controller.
-  for v in update patch delete; do can yes "$v" backups.velero.io velero; done
-  for v in get list watch update delete; do can yes "$v" restores.velero.io velero; done
+  for v in get patch delete; do can yes "$v" backups.velero.io velero; done
+  can yes get backupstoragelocations.velero.io velero
+  for v in get list patch delete; do can yes "$v" restores.velero.io velero; done
   for v in list delete; do can yes "$v" podvolumebackups.velero.io velero; done
   for v in create delete; do can yes "$v" deletebackuprequests.velero.io velero; done
   for v in list delete; do can yes "$v" volumesnapshots.snapshot.storage.k8s.io; done
-  for v in list patch update delete; do can yes "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
+  for v in patch delete; do can yes "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
   can yes get secrets velero
   # ... and nothing else.
   can no get secrets backup-guard
@@ -392,12 +392,43 @@ EOF
   can no create pods backup-guard
   can no impersonate users
   can no escalate clusterroles.rbac.authorization.k8s.io
+  # ... nor what the code never calls (no get/watch of VolumeSnapshots, no
+  # CRD reads, no update where it patches, no core v1 Events, no get where a
+  # watcher lists).
+  for v in get list watch; do can no "$v" customresourcedefinitions.apiextensions.k8s.io; done
+  for v in get watch; do can no "$v" volumesnapshots.snapshot.storage.k8s.io; done
+  can no update backups.velero.io velero
+  for v in watch update; do can no "$v" restores.velero.io velero; done
+  for v in get update; do can no "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
+  can no get deletebackuprequests.velero.io velero
+  for v in create patch; do can no "$v" events velero; done
+  can no get configmaps/backup-guard-policy backup-guard
+  # command: webhook gets the index, Events and the policy ConfigMap only: no
+  # controller rules, no Lease (same names as the default: replace its RBAC).
+  k delete -f "$WORK/rbac.yaml" --wait >/dev/null
+  "$PY" - "$WORK/chart-webhook-only.yaml" >"$WORK/rbac-webhook-only.yaml" <<'EOF'
+import sys, yaml
+keep = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] in keep]
+yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
+EOF
+  k apply -f "$WORK/rbac-webhook-only.yaml" >/dev/null
+  for v in list watch; do can yes "$v" backups.velero.io; can yes "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
+  can yes create events.events.k8s.io velero
+  can yes watch configmaps/backup-guard-policy backup-guard
+  for v in get patch delete; do can no "$v" backups.velero.io velero; done
+  can no get backupstoragelocations.velero.io velero
+  can no list restores.velero.io velero
+  can no create deletebackuprequests.velero.io velero
+  can no get secrets velero
+  can no create leases.coordination.k8s.io backup-guard
+  can no get leases.coordination.k8s.io/backup-guard-controller backup-guard
   log "rbac: $RBAC_PASSED passed, $RBAC_FAILED failed"
   ((RBAC_FAILED == 0)) || die "the chart's RBAC grants too much or too little"
   # No wildcard anywhere in our rules.
-  "$PY" - "$WORK/rbac.yaml" <<'EOF' || die "RBAC rules use a wildcard"
+  "$PY" - "$WORK/rbac.yaml" "$WORK/rbac-webhook-only.yaml" <<'EOF' || die "RBAC rules use a wildcard"
 import sys, yaml
-bad = [(d["kind"], d["metadata"]["name"], r) for d in yaml.safe_load_all(open(sys.argv[1]))
+bad = [(d["kind"], d["metadata"]["name"], r) for f in sys.argv[1:] for d in yaml.safe_load_all(open(f))
        if d and "rules" in d for r in d["rules"]
        if any("*" in r.get(k, []) for k in ("verbs", "resources", "apiGroups", "resourceNames"))]
 for b in bad:

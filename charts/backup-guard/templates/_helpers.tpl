@@ -74,6 +74,16 @@ app.kubernetes.io/part-of: backup-guard
 {{- if ne .Values.command "webhook" }}true{{ end }}
 {{- end }}
 
+{{/*
+Refuse value combinations that render but cannot work. Included at the top of
+deployment.yaml, which every install renders.
+*/}}
+{{- define "backup-guard.checks" -}}
+{{- if eq .Release.Namespace .Values.policy.velero.namespace }}
+{{- fail (printf "backup-guard must not be installed in Velero's namespace %q (the release namespace equals policy.velero.namespace): the namespace-deletion webhook never covers the guard's own namespace, so deleting it is not refused; the deletion removes the guard's pods, which cannot be recreated in a Terminating namespace, so the guarded operations fail closed cluster-wide and the namespace hangs in Terminating until the webhook configurations are deleted by hand. Install it in a namespace of its own, e.g. --namespace backup-guard (docs/install.md)" .Release.Namespace) }}
+{{- end }}
+{{- end }}
+
 {{/* Certificates ---------------------------------------------------------- */}}
 
 {{- define "backup-guard.tlsSecretName" -}}
