@@ -87,6 +87,29 @@ fn patch(target: &Target, metadata: Value, done: &str) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let client = client(target.kubeconfig.as_ref()).await?;
         let api = Kind::Backup.api(&client, Some(&target.namespace));
+        // The webhook stamps a request or approval when its value changes: writing the same
+        // value again renews nothing, so say so rather than print the old stamps as new.
+        let word = metadata["annotations"].as_object().and_then(|a| {
+            [DELETE_REQUEST, DELETE_APPROVAL]
+                .into_iter()
+                .find_map(|k| a.get(k).and_then(Value::as_str).map(|v| (k, v)))
+        });
+        if let Some((key, value)) = word {
+            let current = api
+                .get_opt(&target.name)
+                .await
+                .map_err(|e| anyhow::anyhow!(crate::controller::error::api_message(&e)))
+                .with_context(|| format!("backup {}/{}", target.namespace, target.name))?;
+            let current = current.map(|b| view(&b));
+            if current.as_ref().and_then(|b| b.annotation(key)) == Some(value) {
+                println!(
+                    "backup {}/{}: unchanged, {key} is already {value:?}; a stale or unverified \
+                     one is renewed only by a different value (another --reason or --note)",
+                    target.namespace, target.name
+                );
+                return Ok(());
+            }
+        }
         let patched: DynamicObject = api
             .patch(
                 &target.name,

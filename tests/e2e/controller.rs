@@ -247,6 +247,19 @@ fn controller_cli_holds_and_only_a_manager_releases() {
         "test",
     ]);
     assert!(ok && text.contains("delete-requested-by: admin"), "{text}");
+    let again = [
+        "request-delete",
+        "ctl-held",
+        "-n",
+        "velero",
+        "--reason",
+        "test",
+    ];
+    let (ok, text) = guard(&again);
+    assert!(
+        ok && text.contains("unchanged") && text.contains("another --reason"),
+        "the same reason renews nothing, and says so: {text}"
+    );
     assert!(status_of("ctl-held").contains("held"));
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(
