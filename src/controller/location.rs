@@ -63,18 +63,31 @@ async fn credentials(
     spec: &BslSpec,
     namespace: &str,
 ) -> Result<Option<Vec<u8>>, Error> {
-    let reference = spec.credential_ref();
+    let mut reference = spec.credential_ref();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = secrets.get_opt(&reference.name).await.map_err(|e| {
-        Error::kube(
-            format!(
-                "reading credentials Secret {namespace}/{} (grant the guard `get` on Secrets in \
-                 Velero's namespace)",
-                reference.name
-            ),
-            e,
-        )
-    })?;
+    let read = |name: String| {
+        let secrets = secrets.clone();
+        async move {
+            secrets.get_opt(&name).await.map_err(|e| {
+                Error::kube(
+                    format!(
+                        "reading credentials Secret {namespace}/{name} (grant the guard `get` on \
+                         Secrets in Velero's namespace)"
+                    ),
+                    e,
+                )
+            })
+        }
+    };
+    let mut secret = read(reference.name.clone()).await?;
+    // No spec.credential: Velero uses the file mounted into its pod, from `cloud-credentials`
+    // when `velero install` set it up, from `velero` when its Helm chart did.
+    if secret.is_none() && spec.credential.is_none() {
+        secret = read(storage::HELM_CREDENTIALS_SECRET.into()).await?;
+        if secret.is_some() {
+            reference.name = storage::HELM_CREDENTIALS_SECRET.into();
+        }
+    }
     let Some(secret) = secret else {
         return Ok(None);
     };

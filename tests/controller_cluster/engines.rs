@@ -21,12 +21,15 @@ fn credentials(key: &str, secret: &str) -> Value {
 }
 
 async fn put_secret(c: &Client, ns: &str, data: Value) {
+    put_named_secret(c, ns, "cloud-credentials", data).await;
+}
+
+async fn put_named_secret(c: &Client, ns: &str, name: &str, data: Value) {
     let api: Api<Secret> = Api::namespaced(c.clone(), ns);
-    let secret: Secret = serde_json::from_value(
-        json!({"metadata": {"name": "cloud-credentials", "namespace": ns}, "data": data}),
-    )
-    .expect("secret");
-    match api.get_opt("cloud-credentials").await.expect("get secret") {
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": ns}, "data": data}))
+            .expect("secret");
+    match api.get_opt(name).await.expect("get secret") {
         None => drop(
             api.create(&PostParams::default(), &secret)
                 .await
@@ -118,6 +121,27 @@ async fn wrong_credentials_fail_with_an_event_and_leave_everything_until_they_ar
     .await;
     assert_cleaned(&n, &loc, &seeded).await;
     assert_eq!(running.metric("objects", &["aws"]), 16);
+    running.stop().await;
+    drop_namespace(&c, &n.ns).await;
+}
+
+#[tokio::test]
+async fn without_spec_credential_the_secret_veleros_helm_chart_writes_is_used() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-helm").await);
+    let server = s3s_fs(BUCKET);
+    let loc = s3_location(&c, &n.ns, &server.url()).await;
+    let seeded = layout(&n);
+    seed(loc.store.as_ref(), &seeded).await;
+    // Velero installed by its Helm chart (release `velero`): no cloud-credentials Secret.
+    put_named_secret(&c, &n.ns, "velero", credentials(S3_KEY, S3_SECRET)).await;
+    objects(&n).await;
+    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
+    eventually(60, "the cleanup with the Helm chart's Secret", || async {
+        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
+    })
+    .await;
+    assert_cleaned(&n, &loc, &seeded).await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }

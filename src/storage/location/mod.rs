@@ -23,6 +23,9 @@ use super::layout::{normalize_prefix, LayoutError};
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "cloud-credentials";
 /// Default key in that Secret.
 pub const DEFAULT_CREDENTIALS_KEY: &str = "cloud";
+/// Where Velero's Helm chart keeps the default credentials (its release `velero`), tried when
+/// `cloud-credentials` (what `velero install` writes) does not exist.
+pub const HELM_CREDENTIALS_SECRET: &str = "velero";
 
 /// Why a BackupStorageLocation could not be turned into a storage client.
 #[derive(Debug, Error)]
@@ -67,7 +70,9 @@ pub enum LocationError {
     /// The provider needs credentials and none were passed.
     #[error(
         "provider {0} needs credentials: put the credentials file into the Secret named by \
-         spec.credential (default Secret {DEFAULT_CREDENTIALS_SECRET}, key {DEFAULT_CREDENTIALS_KEY})"
+         spec.credential (without it: Secret {DEFAULT_CREDENTIALS_SECRET}, as `velero install` \
+         writes it, else {HELM_CREDENTIALS_SECRET}, as Velero's Helm chart does; key \
+         {DEFAULT_CREDENTIALS_KEY})"
     )]
     MissingCredentials(Provider),
     /// The credentials file could not be read.
