@@ -47,6 +47,8 @@ struct Memory {
     waiting: HashSet<String>,
     /// What this process's passes deleted so far, per backup.
     tallies: HashMap<String, Report>,
+    /// Why a cleanup was last stopped, per backup (one Event per reason).
+    stopped: HashMap<String, Unsanctioned>,
 }
 
 impl Cleaner {
@@ -122,7 +124,9 @@ impl Cleaner {
     }
 
     pub(super) fn mark_started(&self, uid: &str) {
-        self.memory()
+        let mut memory = self.memory();
+        memory.stopped.remove(uid);
+        memory
             .started
             .entry(uid.into())
             .or_insert_with(Instant::now);
@@ -135,6 +139,11 @@ impl Cleaner {
     /// The DeleteBackupRequest this process filed for the backup, if any.
     pub(super) fn filed_request(&self, uid: &str) -> Option<String> {
         self.memory().filed.get(uid).cloned()
+    }
+
+    /// Records why a backup's cleanup stopped; true when that is news (the stop's Event).
+    pub(super) fn mark_stopped(&self, uid: &str, why: Unsanctioned) -> bool {
+        self.memory().stopped.insert(uid.into(), why) != Some(why)
     }
 
     /// Marks a backup as waiting for Velero; true the first time (the wait's Event).

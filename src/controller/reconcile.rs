@@ -112,6 +112,11 @@ async fn stop(
         steps::remove_finalizer(&cleaner.client, backup).await?;
     }
     cleaner.finish(&backup.metadata.uid);
+    // A held backup keeps the finalizer and is looked at again on every policy reload: one
+    // Event per reason it stopped for, not one per look.
+    if !cleaner.mark_stopped(&backup.metadata.uid, why) && withdraw.is_none() {
+        return Ok(Action::await_change());
+    }
     let note = report::stopped_note(backup, why, release, withdraw);
     tracing::warn!(backup = %backup_name(backup), "{note}");
     cleaner.event(backup, true, "CleanupStopped", note).await;

@@ -285,6 +285,15 @@ async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
         vec![CLEANUP_FINALIZER.to_string()],
         "a hold keeps the finalizer"
     );
+    // Looked at again (any change, a policy reload): the same stop is not reported again.
+    touch(&c, &ns, &name).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let stops = events(&c, &ns, &name)
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "CleanupStopped")
+        .count();
+    assert_eq!(stops, 1, "one CleanupStopped per reason");
     running.stop().await;
     drop_namespace(&c, &ns).await;
 }
