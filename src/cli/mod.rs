@@ -69,7 +69,8 @@ pub struct ReviewArgs {
     /// The time to decide at (RFC 3339; default: now).
     #[arg(long)]
     pub now: Option<String>,
-    /// Signing key file (its bytes are the key); without it no stamp verifies.
+    /// Signing key file (its bytes are the key); without it the key is empty, so no stamp the
+    /// guard wrote verifies.
     #[arg(long)]
     pub signing_key: Option<PathBuf>,
     /// Answer as the mutating webhook instead of the validating one.
