@@ -259,6 +259,8 @@ bad_values=(
   "--set unknownTopLevelKey=1"
   "--set image.digest=latest"
   "--set rbac.leaseName=other"
+  "--set prometheusRule.admissionLatencyThresholdMs=1000"
+  "--set prometheusRule.admissionErrorWindow=ten"
 )
 for b in "${bad_values[@]}"; do
   # shellcheck disable=SC2086
