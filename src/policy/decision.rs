@@ -281,25 +281,27 @@ impl Decision {
 mod tests {
     use super::*;
 
-    fn judged(mode: Mode, exempt: bool, class: Class) -> Violation {
+    /// Runs `f` with a context of the default policy and an empty index.
+    fn in_context<R>(f: impl FnOnce(&Context<'_>) -> R) -> R {
         let (policy, index) = (Policy::default(), Index::new());
-        let ctx = Context {
+        f(&Context {
             policy: &policy,
             index: &index,
             now: 0,
             key: b"k",
-        };
-        let judging = Judging {
-            ctx: &ctx,
-            mode,
-            exempt,
-        };
-        judging.violation(
-            Reason::BackupDelete,
-            class,
-            || "message".into(),
-            || "warning".into(),
-        )
+        })
+    }
+
+    fn judged(mode: Mode, exempt: bool, class: Class) -> Violation {
+        in_context(|ctx| {
+            let judging = Judging { ctx, mode, exempt };
+            judging.violation(
+                Reason::BackupDelete,
+                class,
+                || "message".into(),
+                || "warning".into(),
+            )
+        })
     }
 
     #[test]
@@ -322,24 +324,19 @@ mod tests {
 
     #[test]
     fn exemption_never_covers_a_hold() {
-        let (policy, index) = (Policy::default(), Index::new());
-        let ctx = Context {
-            policy: &policy,
-            index: &index,
-            now: 0,
-            key: b"k",
-        };
-        let exempt = |mode| Judging {
-            ctx: &ctx,
-            mode,
-            exempt: true,
-        };
-        let j = exempt(Mode::Enforce);
-        assert_eq!(j.holding(false).outcome(Class::Storage), Outcome::Allowed);
-        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Denied);
-        assert_eq!(j.holding(true).outcome(Class::Shadow), Outcome::Denied);
-        // Audit still only warns about a held object, exempt or not.
-        let j = exempt(Mode::Audit);
-        assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Warned);
+        in_context(|ctx| {
+            let exempt = |mode| Judging {
+                ctx,
+                mode,
+                exempt: true,
+            };
+            let j = exempt(Mode::Enforce);
+            assert_eq!(j.holding(false).outcome(Class::Storage), Outcome::Allowed);
+            assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Denied);
+            assert_eq!(j.holding(true).outcome(Class::Shadow), Outcome::Denied);
+            // Audit still only warns about a held object, exempt or not.
+            let j = exempt(Mode::Audit);
+            assert_eq!(j.holding(true).outcome(Class::Storage), Outcome::Warned);
+        });
     }
 }

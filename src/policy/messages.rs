@@ -62,12 +62,22 @@ pub fn how_to_sanction<'a>(
     name: &'a str,
     policy: &Policy,
 ) -> impl fmt::Display + 'a {
+    how_to(kind, ns, name, policy, false)
+}
+
+fn how_to<'a>(
+    kind: Resource,
+    ns: &'a str,
+    name: &'a str,
+    policy: &Policy,
+    renew: bool,
+) -> HowToSanction<'a> {
     HowToSanction {
         kind,
         ns: NsFlag(ns),
         name,
         approval: policy.approval.required,
-        renew: false,
+        renew,
     }
 }
 
@@ -81,13 +91,7 @@ pub fn how_to_renew<'a>(
     name: &'a str,
     policy: &Policy,
 ) -> impl fmt::Display + 'a {
-    HowToSanction {
-        kind,
-        ns: NsFlag(ns),
-        name,
-        approval: policy.approval.required,
-        renew: true,
-    }
+    how_to(kind, ns, name, policy, true)
 }
 
 struct HowToSanction<'a> {

@@ -137,11 +137,13 @@ async fn without_spec_credential_the_secret_veleros_helm_chart_writes_is_used() 
     put_named_secret(&c, &n.ns, "velero", credentials(S3_KEY, S3_SECRET)).await;
     objects(&n).await;
     let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
-    eventually(60, "the cleanup with the Helm chart's Secret", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
+    cleaned_up(
+        &n,
+        &loc,
+        &seeded,
+        "the cleanup with the Helm chart's Secret",
+    )
     .await;
-    assert_cleaned(&n, &loc, &seeded).await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }

@@ -5,6 +5,7 @@
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::stamps::HOLD;
 use backup_guard::storage::{resolve, BslSpec, ClientSettings, Location};
+use kube::Client;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -84,6 +85,24 @@ pub async fn file_location(ns: &str, objects: &Objects) -> (tempfile::TempDir, L
         .await
         .expect("location");
     (root, loc)
+}
+
+/// A fresh namespace holding the whole scenario: the files in a `file` location, and the objects.
+pub async fn scenario(c: &Client, prefix: &str) -> (Names, Objects, tempfile::TempDir, Location) {
+    let n = Names::new(&namespace(c, prefix).await);
+    let seeded = layout(&n);
+    let (root, loc) = file_location(&n.ns, &seeded).await;
+    objects(&n).await;
+    (n, seeded, root, loc)
+}
+
+/// Waits until the sanctioned Backup is gone, then checks what went and what stayed.
+pub async fn cleaned_up(n: &Names, loc: &Location, seeded: &Objects, what: &str) {
+    eventually(60, what, || async {
+        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
+    })
+    .await;
+    assert_cleaned(n, loc, seeded).await;
 }
 
 /// Backups, restores, snapshots and PodVolumeBackups of the scenario.

@@ -9,34 +9,34 @@ use crate::fixtures::*;
 use crate::harness::*;
 use crate::storage_scenario::*;
 
-#[tokio::test]
-async fn a_sanctioned_backup_is_cleaned_up_and_nothing_else_is_touched() {
-    let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-clean").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
-    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
-    eventually(60, "the sanctioned Backup to be gone", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
-    .await;
-    assert_cleaned(&n, &loc, &seeded).await;
-    let events = events(&c, &n.ns, &n.gone).await;
+/// The CleanupSucceeded Event on the cleaned backup says each of `words`.
+async fn assert_success_says(n: &Names, words: &[&str]) {
+    let events = events(&cluster().await, &n.ns, &n.gone).await;
     let success = events
         .iter()
         .find(|(reason, _)| reason == "CleanupSucceeded")
         .unwrap_or_else(|| panic!("a CleanupSucceeded Event: {events:?}"));
-    for words in [
+    for words in words {
+        assert!(success.1.contains(words), "{words:?} in {}", success.1);
+    }
+}
+
+#[tokio::test]
+async fn a_sanctioned_backup_is_cleaned_up_and_nothing_else_is_touched() {
+    let c = cluster().await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-clean").await;
+    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
+    cleaned_up(&n, &loc, &seeded, "the sanctioned Backup to be gone").await;
+    let success = [
         "requested by alice",
         "\"obsolete\"",
         "Deleted 12 storage object(s)",
         "1 Restore(s) with 4 storage object(s)",
         "1 VolumeSnapshotContent(s)",
         "1 PodVolumeBackup(s)",
-    ] {
-        assert!(success.1.contains(words), "{words:?} in {}", success.1);
-    }
+    ];
+    assert_success_says(&n, &success).await;
+    let events = events(&c, &n.ns, &n.gone).await;
     assert!(events.iter().any(|(r, _)| r == "CleanupStarted"));
     assert_eq!(running.metric("cleanups", &["native", "success"]), 1);
     assert_eq!(running.metric("objects", &["file"]), 16);
@@ -47,10 +47,7 @@ async fn a_sanctioned_backup_is_cleaned_up_and_nothing_else_is_touched() {
 #[tokio::test]
 async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-resume").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-resume").await;
 
     // The first controller gets as far as the finalizer and the backup's files, then dies.
     let shared = policy_state(velero_in(&n.ns), KEY);
@@ -86,23 +83,13 @@ async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
     );
 
     let running = start(&c, &n.ns, shared);
-    eventually(60, "the restarted controller to finish", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
-    .await;
-    assert_cleaned(&n, &loc, &seeded).await;
+    cleaned_up(&n, &loc, &seeded, "the restarted controller to finish").await;
     // The Event counts what this process deleted, and says an earlier one did the rest.
-    let events = events(&c, &n.ns, &n.gone).await;
-    let success = events
-        .iter()
-        .find(|(reason, _)| reason == "CleanupSucceeded")
-        .unwrap_or_else(|| panic!("a CleanupSucceeded Event: {events:?}"));
-    for words in [
+    let resumed = [
         "Deleted 0 storage object(s)",
         "resumed a cleanup an earlier one started",
-    ] {
-        assert!(success.1.contains(words), "{words:?} in {}", success.1);
-    }
+    ];
+    assert_success_says(&n, &resumed).await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }
@@ -110,10 +97,7 @@ async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
 #[tokio::test]
 async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-hold").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-hold").await;
     let shared = policy_state(velero_in(&n.ns), KEY);
     let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
         .with_storage_settings(quick_storage());

@@ -22,10 +22,7 @@ use crate::storage_scenario::*;
 #[tokio::test]
 async fn an_invalid_policy_at_start_locks_down_and_the_controller_waits_for_a_valid_one() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-lockdown").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-lockdown").await;
     let maps: Api<ConfigMap> = Api::namespaced(c.clone(), &n.ns);
     let invalid = "mode: enforce\napproval: {required: maybe}\n";
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "backup-guard-policy"},
@@ -96,12 +93,8 @@ async fn an_invalid_policy_at_start_locks_down_and_the_controller_waits_for_a_va
     )
     .await
     .expect("patch");
-    eventually(60, "the cleanup under the valid policy", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
-    .await;
+    cleaned_up(&n, &loc, &seeded, "the cleanup under the valid policy").await;
     assert!(shared.readiness.policy_configured.load(Ordering::Acquire));
-    assert_cleaned(&n, &loc, &seeded).await;
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     source.abort();

@@ -20,9 +20,7 @@ async fn has_event(ns: &str, name: &str, reason: &str, words: &str) -> bool {
 #[tokio::test]
 async fn a_read_only_location_is_not_deleted_from_until_it_is_read_write() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-readonly").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-readonly").await;
     let read_only = json!({"spec": {"accessMode": "ReadOnly"}});
     patch(
         &c,
@@ -32,7 +30,6 @@ async fn a_read_only_location_is_not_deleted_from_until_it_is_read_write() {
         read_only,
     )
     .await;
-    objects(&n).await;
     let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
     eventually(
         30,
@@ -61,11 +58,7 @@ async fn a_read_only_location_is_not_deleted_from_until_it_is_read_write() {
         read_write,
     )
     .await;
-    eventually(60, "the cleanup to resume and finish", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
-    .await;
-    assert_cleaned(&n, &loc, &seeded).await;
+    cleaned_up(&n, &loc, &seeded, "the cleanup to resume and finish").await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }
@@ -73,10 +66,7 @@ async fn a_read_only_location_is_not_deleted_from_until_it_is_read_write() {
 #[tokio::test]
 async fn a_backup_velero_is_still_writing_waits_until_it_is_finished() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-inprogress").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-inprogress").await;
     let writing = json!({"status": {"phase": "WaitingForPluginOperations"}});
     patch(&c, Kind::Backup, Some(&n.ns), &n.gone, writing).await;
     let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
@@ -97,11 +87,7 @@ async fn a_backup_velero_is_still_writing_waits_until_it_is_finished() {
 
     let done = json!({"status": {"phase": "Completed"}});
     patch(&c, Kind::Backup, Some(&n.ns), &n.gone, done).await;
-    eventually(60, "the cleanup once Velero finished", || async {
-        !exists(Kind::Backup, Some(&n.ns), &n.gone).await
-    })
-    .await;
-    assert_cleaned(&n, &loc, &seeded).await;
+    cleaned_up(&n, &loc, &seeded, "the cleanup once Velero finished").await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
 }
@@ -109,10 +95,7 @@ async fn a_backup_velero_is_still_writing_waits_until_it_is_finished() {
 #[tokio::test]
 async fn a_backup_outside_veleros_namespace_is_not_cleaned() {
     let c = cluster().await;
-    let n = Names::new(&namespace(&c, "ctl-elsewhere").await);
-    let seeded = layout(&n);
-    let (_root, loc) = file_location(&n.ns, &seeded).await;
-    objects(&n).await;
+    let (n, seeded, _root, loc) = scenario(&c, "ctl-elsewhere").await;
     // Velero lives in `velero`; this namespace's Backup and location are somebody else's.
     let mut policy = Policy::default();
     policy.velero.namespace = format!("{}-velero", n.ns);
