@@ -327,12 +327,15 @@ fi
 # throw-away cluster, or with BG_VALIDATE_APPLY=1) and ask `kubectl auth
 # can-i` as its ServiceAccount what it may and may not do.
 if [[ -n $CLUSTER_DIR || ${BG_VALIDATE_APPLY:-0} == 1 ]]; then
-  "$PY" - "$WORK/chart-default.yaml" >"$WORK/rbac.yaml" <<'EOF'
+  rbac_of() { # RENDERED: the RBAC objects in it
+    "$PY" - "$1" <<'EOF'
 import sys, yaml
 keep = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] in keep]
 yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
 EOF
+  }
+  rbac_of "$WORK/chart-default.yaml" >"$WORK/rbac.yaml"
   k apply -f "$WORK/rbac.yaml" >/dev/null
   SA=system:serviceaccount:backup-guard:backup-guard
   RBAC_FAILED=0
@@ -406,12 +409,7 @@ EOF
   # command: webhook gets the index, Events and the policy ConfigMap only: no
   # controller rules, no Lease (same names as the default: replace its RBAC).
   k delete -f "$WORK/rbac.yaml" --wait >/dev/null
-  "$PY" - "$WORK/chart-webhook-only.yaml" >"$WORK/rbac-webhook-only.yaml" <<'EOF'
-import sys, yaml
-keep = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] in keep]
-yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)
-EOF
+  rbac_of "$WORK/chart-webhook-only.yaml" >"$WORK/rbac-webhook-only.yaml"
   k apply -f "$WORK/rbac-webhook-only.yaml" >/dev/null
   for v in list watch; do can yes "$v" backups.velero.io; can yes "$v" volumesnapshotcontents.snapshot.storage.k8s.io; done
   can yes create events.events.k8s.io velero

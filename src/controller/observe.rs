@@ -36,7 +36,7 @@ pub async fn observe(
     };
     if sanction.is_err() || !o.in_velero_namespace {
         // A cleanup called off must withdraw the request it filed, if Velero has not taken it.
-        if o.finalized && engine == Engine::Velero {
+        if sanction.is_err() && o.finalized && engine == Engine::Velero {
             o.delete_request = delete_request(client, backup, reported).await?;
         }
         return Ok(o);
