@@ -142,6 +142,8 @@ def main():
     ap.add_argument("--namespace", default="backup-guard")
     ap.add_argument("--fullname", default="backup-guard")
     ap.add_argument("--signing-key", default="create", choices=["create", "external"])
+    ap.add_argument("--ambient-credentials", action="store_true",
+                    help="expect the controller's --ambient-credentials flag (else its absence)")
     ap.add_argument("--failure-policy", action="append", default=[], metavar="GROUP/RESOURCE/OP=POLICY",
                     help="expect a non-default validating failure policy (values overrides)")
     a = ap.parse_args()
@@ -178,6 +180,8 @@ def main():
                      "--signing-key=/etc/backup-guard/signing/key",
                      f"--policy-configmap={a.namespace}/backup-guard-policy", "--log-format="):
             need(any(x.startswith(flag) for x in args), f"container args lack {flag}")
+        need(("--ambient-credentials" in args) == a.ambient_credentials,
+             f"--ambient-credentials {'missing from' if a.ambient_credentials else 'in'} the args {args}")
         for p, probe in (("/livez", "livenessProbe"), ("/readyz", "readinessProbe")):
             pr = c.get(probe, {}).get("httpGet", {})
             need(pr.get("path") == p and pr.get("port") == "metrics", f"{probe} must GET {p} on the metrics port")

@@ -111,7 +111,7 @@ variant cert-manager "--set certs.mode=certManager" "--certs certManager"
 variant provided-certs "-f $V/provided-certs.yaml" "--certs provided"
 variant webhook-only "-f $V/webhook-only.yaml" "--command webhook --pdb none --failure-policy /namespaces/DELETE=Ignore"
 variant controller-only "-f $V/controller-only.yaml --name guard --namespace ops" \
-  "--command controller --namespace ops --fullname guard-backup-guard"
+  "--command controller --namespace ops --fullname guard-backup-guard --ambient-credentials"
 variant monitoring "-f $V/monitoring.yaml" ""
 variant manifests "-f $V/manifests.yaml --release-service kubectl" "--certs certManager --signing-key external"
 variant self-signed "-f $V/self-signed.yaml --release-service kubectl" "--certs provided --signing-key external"

@@ -15,6 +15,35 @@ use crate::logging::init_tracing;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::server::{self, policy_source, routes, ServeConfig, Shared};
+use crate::storage::AmbientCredentials;
+
+/// Flags of `controller` and `run`: the serving flags and the controller's own.
+#[derive(Debug, clap::Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// For an aws BackupStorageLocation without any credentials Secret (`velero install
+    /// --no-secret`), sign with the controller's own AWS identity, as Velero's AWS plugin does:
+    /// keys in its environment, IAM Roles for Service Accounts, EKS Pod Identity, or the instance
+    /// metadata service.
+    #[arg(long)]
+    pub ambient_credentials: bool,
+}
+
+impl ControllerArgs {
+    fn config(&self) -> anyhow::Result<ControllerConfig> {
+        let mut cfg = ControllerConfig::new(&lease_namespace(&self.serve)?);
+        if self.ambient_credentials {
+            let ambient = AmbientCredentials::from_env();
+            tracing::info!(
+                identity = ambient.aws_source(),
+                "controller: aws locations without a credentials Secret use the controller's own identity"
+            );
+            cfg.storage.ambient = Some(ambient);
+        }
+        Ok(cfg)
+    }
+}
 
 /// The guard's namespace, where the Lease lives: that of `--policy-configmap`.
 fn lease_namespace(args: &ServeArgs) -> anyhow::Result<String> {
@@ -36,10 +65,11 @@ fn policy_state(
 }
 
 /// `backup-guard controller`: the controller alone, with metrics and probes on --metrics-listen.
-pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
-    let _log = init_tracing(args.log_format);
+pub fn controller(args: &ControllerArgs) -> anyhow::Result<()> {
+    let _log = init_tracing(args.serve.log_format);
+    let cfg = args.config()?;
+    let args = &args.serve;
     let key = signing_key(&args.signing_key)?;
-    let cfg = ControllerConfig::new(&lease_namespace(args)?);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let client = client(args.kubeconfig.as_ref()).await?;
@@ -68,8 +98,10 @@ pub fn controller(args: &ServeArgs) -> anyhow::Result<()> {
 
 /// `backup-guard run`: the webhook on every replica, the controller on the lease holder, one
 /// `/metrics` for both.
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let _log = init_tracing(args.log_format);
+pub fn run(args: &ControllerArgs) -> anyhow::Result<()> {
+    let _log = init_tracing(args.serve.log_format);
+    let cfg = args.config()?;
+    let args = &args.serve;
     let serve_cfg = ServeConfig {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
@@ -79,7 +111,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
         drain_timeout: Duration::from_secs(20),
     };
-    let cfg = ControllerConfig::new(&lease_namespace(args)?);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let client = client(args.kubeconfig.as_ref()).await?;
@@ -104,4 +135,34 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         }
         served
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    fn ambient(line: &[&str]) -> Option<&'static str> {
+        let cli = Cli::try_parse_from(line).expect("parses");
+        let (Command::Controller(args) | Command::Run(args)) = cli.command else {
+            panic!("not controller or run: {line:?}");
+        };
+        let cfg = args.config().expect("config");
+        cfg.storage.ambient.as_ref().map(|a| a.aws_source())
+    }
+
+    #[test]
+    fn ambient_credentials_only_when_asked_for() {
+        assert_eq!(ambient(&["backup-guard", "controller"]), None);
+        assert_eq!(ambient(&["backup-guard", "run"]), None);
+        for command in ["controller", "run"] {
+            assert!(
+                ambient(&["backup-guard", command, "--ambient-credentials"]).is_some(),
+                "{command}"
+            );
+        }
+        let webhook = Cli::try_parse_from(["backup-guard", "webhook", "--ambient-credentials"]);
+        assert!(webhook.is_err(), "the webhook signs nothing");
+    }
 }

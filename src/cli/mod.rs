@@ -27,9 +27,9 @@ pub enum Command {
     /// Create a CA and a serving certificate (ca.crt, tls.crt, tls.key).
     Certs(serve::CertsArgs),
     /// Clean up sanctioned backups (leader-elected; metrics and probes on --metrics-listen).
-    Controller(serve::ServeArgs),
+    Controller(controller::ControllerArgs),
     /// Run the webhook and the controller in one process.
-    Run(serve::ServeArgs),
+    Run(controller::ControllerArgs),
     /// Ask for a backup's deletion (sets backup-guard.io/delete-request; the webhook stamps it).
     RequestDelete(admin::RequestDeleteArgs),
     /// Approve a requested deletion (sets backup-guard.io/delete-approval).

@@ -1,5 +1,7 @@
 //! Delete one backup's or one restore's files: list all first, check every key, then bulk delete.
 
+use std::borrow::Cow;
+
 use futures::{stream, StreamExt};
 use object_store::path::Path;
 use thiserror::Error;
@@ -26,7 +28,7 @@ pub enum CleanupError {
         /// The bucket.
         bucket: String,
         /// What to do about it.
-        hint: &'static str,
+        hint: Cow<'static, str>,
         /// The directory listed.
         dir: String,
         /// The store's error.
@@ -53,7 +55,7 @@ pub enum CleanupError {
         /// The bucket.
         bucket: String,
         /// What to do about it.
-        hint: &'static str,
+        hint: Cow<'static, str>,
         /// The directory.
         dir: String,
         /// Keys listed.
@@ -118,7 +120,7 @@ async fn list_keys(location: &Location, scope: &Scope) -> Result<Vec<Path>, Clea
     let fail = |source: object_store::Error| CleanupError::List {
         bucket: location.bucket.clone(),
         dir: scope.dir().into(),
-        hint: hint(&source),
+        hint: hint(&source, location),
         source: Box::new(source),
     };
     let mut keys = Vec::new();
@@ -144,20 +146,51 @@ async fn list_keys(location: &Location, scope: &Scope) -> Result<Vec<Path>, Clea
 }
 
 /// What to do about a failed request, from the error's kind or the HTTP status in its text.
-fn hint(err: &object_store::Error) -> &'static str {
+fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
     use object_store::Error as E;
     let text = err.to_string();
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    match err {
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => CREDENTIALS_HINT,
-        _ if has(&["401 Unauthorized", "403 Forbidden"]) => CREDENTIALS_HINT,
+    let rejected = matches!(err, E::PermissionDenied { .. } | E::Unauthenticated { .. })
+        || has(&["401 Unauthorized", "403 Forbidden"]);
+    if let Some(identity) = location.ambient {
+        // Where the AWS SDKs' chain gets its keys: instance metadata, the container endpoint
+        // (EKS Pod Identity), STS for web identity (IRSA), the projected token files.
+        let fetching = has(&[
+            "/latest/api/token",
+            "/latest/meta-data/",
+            "AssumeRoleWithWebIdentity",
+            "sts.",
+            "token file",
+            "169.254.170.",
+        ]);
+        if fetching {
+            return format!(
+                "the controller could not get its own AWS identity ({identity}, \
+                 --ambient-credentials): check the ServiceAccount's eks.amazonaws.com/role-arn \
+                 annotation, the pod identity association or the node's instance role, and that \
+                 the pod reaches that endpoint; or give the location a credentials Secret"
+            )
+            .into();
+        }
+        if rejected {
+            return format!(
+                "the store rejected the controller's own AWS identity ({identity}, \
+                 --ambient-credentials): allow its role to list and delete in the bucket, or give \
+                 the location a credentials Secret"
+            )
+            .into();
+        }
+    }
+    let hint = match err {
+        _ if rejected => CREDENTIALS_HINT,
         E::NotFound { .. } => BUCKET_HINT,
         _ if has(&["404 Not Found", "NoSuchBucket", "ContainerNotFound"]) => BUCKET_HINT,
         _ if has(&["error sending request", "timed out", "dns error", "connect"]) => {
             "the endpoint cannot be reached: check s3Url / storageAccountURI / gcs_base_url, DNS and network policy"
         }
         _ => "check the endpoint, the credentials and that the bucket exists",
-    }
+    };
+    hint.into()
 }
 
 const CREDENTIALS_HINT: &str = "the store rejected the credentials: fix the Secret named by \
@@ -195,7 +228,7 @@ async fn delete_keys(
             listed,
             deleted,
             failed: listed.saturating_sub(deleted),
-            hint: hint(&source),
+            hint: hint(&source, location),
             source: Box::new(source),
         }),
     }

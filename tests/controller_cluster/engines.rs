@@ -3,7 +3,7 @@
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::config::Engine;
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
-use backup_guard::storage::{resolve, BslSpec, ClientSettings, Location};
+use backup_guard::storage::{resolve, AmbientCredentials, BslSpec, ClientSettings, Location};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PostParams};
@@ -142,6 +142,50 @@ async fn without_spec_credential_the_secret_veleros_helm_chart_writes_is_used() 
         &loc,
         &seeded,
         "the cleanup with the Helm chart's Secret",
+    )
+    .await;
+    running.stop().await;
+    drop_namespace(&c, &n.ns).await;
+}
+
+/// `velero install --no-secret`: no credentials Secret at all. Refused (naming the flag) until
+/// the controller runs with --ambient-credentials; then it signs with the keys of its own
+/// environment, which s3s-fs checks.
+#[tokio::test]
+async fn without_any_secret_the_controllers_own_identity_cleans_only_when_allowed() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-ambient").await);
+    let server = s3s_fs(BUCKET);
+    let loc = s3_location(&c, &n.ns, &server.url()).await;
+    let seeded = layout(&n);
+    seed(loc.store.as_ref(), &seeded).await;
+    objects(&n).await;
+
+    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
+    eventually(
+        60,
+        "a CleanupFailed Event offering --ambient-credentials",
+        || async { has_event(&c, &n.ns, &n.gone, "CleanupFailed", "--ambient-credentials").await },
+    )
+    .await;
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    running.stop().await;
+
+    let environment = [
+        ("AWS_ACCESS_KEY_ID".to_string(), S3_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), S3_SECRET.to_string()),
+    ];
+    let storage = ClientSettings {
+        ambient: Some(AmbientCredentials::from_vars(environment)),
+        ..quick_storage()
+    };
+    let running = start_with(&c, &n.ns, policy_state(velero_in(&n.ns), KEY), storage);
+    touch(&c, &n.ns, &n.gone).await;
+    cleaned_up(
+        &n,
+        &loc,
+        &seeded,
+        "the cleanup with the controller's own identity",
     )
     .await;
     running.stop().await;

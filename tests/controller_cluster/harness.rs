@@ -236,6 +236,7 @@ pub fn quick_storage() -> ClientSettings {
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
         connector: None,
+        ambient: None,
     }
 }
 
@@ -248,10 +249,20 @@ pub struct Running {
 
 /// Starts the controller on the Backups of `ns`.
 pub fn start(client: &Client, ns: &str, shared: Arc<Shared>) -> Running {
+    start_with(client, ns, shared, quick_storage())
+}
+
+/// [`start`] with these storage settings.
+pub fn start_with(
+    client: &Client,
+    ns: &str,
+    shared: Arc<Shared>,
+    storage: ClientSettings,
+) -> Running {
     let metrics = Metrics::new();
     let mut cfg = ControllerConfig::new(ns);
     cfg.namespace = Some(ns.into());
-    cfg.storage = quick_storage();
+    cfg.storage = storage;
     cfg.lease = LeaseSettings {
         duration: Duration::from_secs(4),
         renew_deadline: Duration::from_secs(3),

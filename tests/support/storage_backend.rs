@@ -50,6 +50,7 @@ pub fn settings(counter: Option<&Counter>) -> ClientSettings {
         timeout: Duration::from_secs(20),
         connect_timeout: Duration::from_secs(2),
         connector: counter.map(|c| std::sync::Arc::new(c.clone()) as _),
+        ambient: None,
     }
 }
 

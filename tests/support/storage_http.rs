@@ -23,6 +23,8 @@ pub struct Seen {
     pub method: String,
     /// Path and query.
     pub target: String,
+    /// The access key an AWS Signature V4 request was signed with (`Credential=KEY/…`).
+    pub signer: Option<String>,
 }
 
 impl Seen {
@@ -77,9 +79,17 @@ impl HttpService for Counting {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
+        let signer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once("Credential="))
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(key, _)| key.to_string());
         self.seen.0.lock().expect("counter lock").push(Seen {
             method: req.method().as_str().to_string(),
             target,
+            signer,
         });
         Box::pin(self.inner.execute(req))
     }

@@ -7,7 +7,9 @@ use object_store::aws::{resolve_bucket_region, AmazonS3Builder};
 use object_store::{ClientOptions, ObjectStore};
 
 use super::credentials::aws_keys;
-use super::{connector, parse_http_url, BslSpec, ClientSettings, LocationError, Provider};
+use super::{
+    connector, parse_http_url, AmbientCredentials, BslSpec, ClientSettings, LocationError, Provider,
+};
 
 /// Region object_store signs with when an S3-compatible `s3Url` is given without a region.
 const DEFAULT_REGION: &str = "us-east-1";
@@ -23,19 +25,29 @@ pub(super) struct Endpoint {
     pub allow_http: bool,
 }
 
+/// The store, and which identity of the controller's own it uses when it has no Secret.
 pub(super) async fn build(
     spec: &BslSpec,
     bucket: &str,
     credentials: Option<&[u8]>,
     mut options: ClientOptions,
     settings: &ClientSettings,
-) -> Result<Arc<dyn ObjectStore>, LocationError> {
-    let creds = credentials.ok_or(LocationError::MissingCredentials(Provider::Aws))?;
+) -> Result<(Arc<dyn ObjectStore>, Option<&'static str>), LocationError> {
     let profile = spec.config("profile").unwrap_or("default");
-    let keys = aws_keys(creds, profile).map_err(|source| LocationError::Credentials {
-        provider: Provider::Aws,
-        source,
-    })?;
+    let keys = credentials
+        .map(|creds| aws_keys(creds, profile))
+        .transpose()
+        .map_err(|source| LocationError::Credentials {
+            provider: Provider::Aws,
+            source,
+        })?;
+    // Without a Secret, the controller's own identity when allowed. A Secret named by
+    // spec.credential that is missing is a mistake, not a request for that identity.
+    let ambient = match (&keys, &settings.ambient) {
+        (Some(_), _) => None,
+        (None, Some(ambient)) if spec.credential.is_none() => Some(ambient),
+        (None, _) => return Err(LocationError::MissingCredentials(Provider::Aws)),
+    };
     let endpoint = endpoint(spec, bucket)?;
     if spec.config_bool("insecureSkipTLSVerify")? {
         options = options.with_allow_invalid_certificates(true);
@@ -45,14 +57,20 @@ pub(super) async fn build(
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(region)
-        .with_access_key_id(keys.access_key_id)
-        .with_secret_access_key(keys.secret_access_key)
         .with_virtual_hosted_style_request(endpoint.virtual_hosted)
         .with_retry(settings.retry.clone())
         // Client options replace the builder's own, so allow_http must be set on them.
         .with_client_options(options.with_allow_http(endpoint.allow_http));
-    if let Some(token) = keys.session_token {
-        builder = builder.with_token(token);
+    if let Some(keys) = keys {
+        builder = builder
+            .with_access_key_id(keys.access_key_id)
+            .with_secret_access_key(keys.secret_access_key);
+        if let Some(token) = keys.session_token {
+            builder = builder.with_token(token);
+        }
+    }
+    for (key, value) in ambient.map(AmbientCredentials::aws).unwrap_or_default() {
+        builder = builder.with_config(*key, value);
     }
     if let Some(url) = endpoint.url {
         builder = builder.with_endpoint(url);
@@ -65,7 +83,7 @@ pub(super) async fn build(
         bucket: bucket.into(),
         source,
     })?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), ambient.map(AmbientCredentials::aws_source)))
 }
 
 /// Velero's addressing: path style when `s3ForcePathStyle` is true or the host cannot carry a bucket label.

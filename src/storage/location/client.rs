@@ -7,7 +7,7 @@ use base64::Engine as _;
 use object_store::client::{HttpClient, HttpConnector};
 use object_store::{Certificate, ClientOptions, RetryConfig};
 
-use super::{BslSpec, LocationError};
+use super::{AmbientCredentials, BslSpec, LocationError};
 
 /// How storage clients talk HTTP: retries, timeouts and an optional custom connector.
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Replaces the default reqwest connector (e.g. to count or trace requests).
     pub connector: Option<Arc<dyn HttpConnector>>,
+    /// Credentials of the controller's own environment for a location without a credentials
+    /// Secret (`--ambient-credentials`); `None`: such a location is an error.
+    pub ambient: Option<AmbientCredentials>,
 }
 
 impl Default for ClientSettings {
@@ -33,6 +36,7 @@ impl Default for ClientSettings {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             connector: None,
+            ambient: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Turn a Velero BackupStorageLocation and its credentials into an [`ObjectStore`] handle.
 
+mod ambient;
 mod aws;
 mod azure;
 mod client;
@@ -14,6 +15,7 @@ use object_store::ObjectStore;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use self::ambient::AmbientCredentials;
 pub use self::client::ClientSettings;
 use self::client::{client_options, connector};
 pub use self::credentials::CredentialsError;
@@ -26,6 +28,12 @@ pub const DEFAULT_CREDENTIALS_KEY: &str = "cloud";
 /// Where Velero's Helm chart keeps the default credentials (its release `velero`), tried when
 /// `cloud-credentials` (what `velero install` writes) does not exist.
 pub const HELM_CREDENTIALS_SECRET: &str = "velero";
+
+/// How an `aws` location without any Secret can still be cleaned.
+const AWS_AMBIENT_NOTE: &str = "; or, for a location without spec.credential and without \
+    those Secrets (`velero install --no-secret`), run the controller with --ambient-credentials \
+    (chart value ambientCredentials: true) to use its own AWS identity: IAM Roles for Service \
+    Accounts, EKS Pod Identity or the instance metadata service";
 
 /// Why a BackupStorageLocation could not be turned into a storage client.
 #[derive(Debug, Error)]
@@ -72,7 +80,8 @@ pub enum LocationError {
         "provider {0} needs credentials: put the credentials file into the Secret named by \
          spec.credential (without it: Secret {DEFAULT_CREDENTIALS_SECRET}, as `velero install` \
          writes it, else {HELM_CREDENTIALS_SECRET}, as Velero's Helm chart does; key \
-         {DEFAULT_CREDENTIALS_KEY})"
+         {DEFAULT_CREDENTIALS_KEY}){note}",
+        note = if *.0 == Provider::Aws { AWS_AMBIENT_NOTE } else { "" }
     )]
     MissingCredentials(Provider),
     /// The credentials file could not be read.
@@ -233,6 +242,10 @@ pub struct Location {
     pub prefix: String,
     /// The provider.
     pub provider: Provider,
+    /// The controller's own identity the store signs with, when the location has no credentials
+    /// Secret and `--ambient-credentials` is on (e.g. "web identity (IAM Roles for Service
+    /// Accounts)"); `None`: the Secret's credentials, or none needed.
+    pub ambient: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Location {
@@ -264,17 +277,21 @@ pub async fn resolve(
         .to_string();
     check_bucket(&bucket)?;
     let options = client_options(spec, settings)?;
-    let store: Arc<dyn ObjectStore> = match provider {
+    let (store, ambient): (Arc<dyn ObjectStore>, _) = match provider {
         Provider::Aws => aws::build(spec, &bucket, credentials, options, settings).await?,
-        Provider::Gcp => gcp::build(&bucket, credentials, options, settings)?,
-        Provider::Azure => azure::build(spec, &bucket, credentials, options, settings)?,
-        Provider::File => file_store(spec, &bucket)?,
+        Provider::Gcp => (gcp::build(&bucket, credentials, options, settings)?, None),
+        Provider::Azure => (
+            azure::build(spec, &bucket, credentials, options, settings)?,
+            None,
+        ),
+        Provider::File => (file_store(spec, &bucket)?, None),
     };
     Ok(Location {
         store,
         bucket,
         prefix,
         provider,
+        ambient,
     })
 }
 

@@ -266,3 +266,36 @@ async fn file_provider_needs_an_existing_root() {
     let loc = resolve(&s, None, &ClientSettings::default()).await.unwrap();
     assert_eq!(loc.provider, Provider::File);
 }
+
+#[tokio::test]
+async fn the_controllers_own_identity_stands_in_only_for_a_secret_nobody_named() {
+    let ambient = ClientSettings {
+        ambient: Some(AmbientCredentials::default()),
+        ..ClientSettings::default()
+    };
+    let unnamed = aws(json!({"region": "r"}));
+    let loc = resolve(&unnamed, None, &ambient)
+        .await
+        .expect("no spec.credential: the controller's identity");
+    assert_eq!(loc.ambient, Some("the instance metadata service"));
+    // A Secret that exists wins over the controller's identity.
+    let loc = resolve(&unnamed, Some(AWS_INI), &ambient)
+        .await
+        .expect("the Secret's keys");
+    assert_eq!(loc.ambient, None);
+    // spec.credential names a Secret that is missing: a mistake to fix, not a fallback.
+    let named = spec(json!({"provider": "aws", "objectStorage": {"bucket": "b"},
+        "config": {"region": "r"}, "credential": {"name": "s", "key": "k"}}));
+    let e = resolve(&named, None, &ambient).await.unwrap_err();
+    assert!(
+        matches!(e, LocationError::MissingCredentials(Provider::Aws)),
+        "{e}"
+    );
+    // Other providers still need their Secret, and their message does not offer the flag.
+    let gcp = spec(json!({"provider": "gcp", "objectStorage": {"bucket": "b"}}));
+    let e = resolve(&gcp, None, &ambient).await.unwrap_err().to_string();
+    assert!(
+        e.contains("cloud-credentials") && !e.contains("ambient"),
+        "{e}"
+    );
+}
