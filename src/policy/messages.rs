@@ -309,6 +309,22 @@ pub fn removed(req: &Request, field: &str, was: &str, policy: &Policy) -> String
     )
 }
 
+/// A Backup moved to another BackupStorageLocation (or its location removed).
+pub fn location_moved(req: &Request, from: &str, to: &str) -> String {
+    let change = if to.is_empty() {
+        format!("removes spec.storageLocation {from} from")
+    } else {
+        format!("moves spec.storageLocation from {from} to {to} on")
+    };
+    format!(
+        "backup-guard: this update {change} {}. The backup's files are in BackupStorageLocation {from}, and a \
+         sanctioned deletion cleans the location the Backup names: a moved Backup would have the cleanup delete \
+         another backup of the same name. Velero sets spec.storageLocation once, when it is empty; to keep this \
+         backup in another location too, back it up there (`velero backup create --storage-location NAME`).",
+        target(req)
+    )
+}
+
 /// A BackupStorageLocation that backups still refer to.
 pub fn location(req: &Request, count: usize, policy: &Policy) -> String {
     format!(

@@ -8,7 +8,7 @@ use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violatio
 use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::messages;
 use super::request::{Object, Operation, Request, Resource};
-use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
+use super::stamps::{is_held, sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
 use super::words::{stamps_on_create, words_update};
 use crate::index::{BackupEntry, ContentEntry, Labels};
 
@@ -132,6 +132,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             words_update(req, ctx)
                 .or_else(|| ttl_shortened(req, ctx))
                 .or_else(|| expiration_moved_earlier(req, ctx))
+                .or_else(|| location_moved(req, ctx))
         }
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
@@ -301,6 +302,31 @@ pub fn delete_request_retargeted(req: &Request, ctx: &Judging<'_>) -> Option<Vio
         Class::Storage,
         || messages::delete_request_retargeted(req, from, to, held, ctx.policy),
         || messages::short(req, &format!("spec.backupName changed from {from} to {to}")),
+    ))
+}
+
+/// UPDATE of a Backup changing or removing a set `spec.storageLocation`. A sanctioned deletion
+/// cleans `<prefix>/backups/<name>/` in the location the Backup names, so a Backup moved after
+/// (or before) the sanction would point the cleanup at a backup of the same name elsewhere.
+/// Velero sets the field once, when it is empty; Velero itself may still write it.
+pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let location = |o: &Object| o.spec.storage_location.clone().unwrap_or_default();
+    let (from, to) = (location(old), location(new));
+    if from.is_empty() || from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+        return None;
+    }
+    let held = is_held(&old.metadata) || is_held(&new.metadata);
+    Some(ctx.holding(held).violation(
+        Reason::StorageLocationMoved,
+        Class::Storage,
+        || messages::location_moved(req, &from, &to),
+        || {
+            messages::short(
+                req,
+                &format!("spec.storageLocation changed from {from} to {to:?}"),
+            )
+        },
     ))
 }
 

@@ -337,3 +337,79 @@ fn an_unlabelled_snapshot_is_judged_by_its_bound_velero_content() {
     r["request"]["oldObject"]["status"] = json!({"boundVolumeSnapshotContentName": "snapcontent-7bd16569-599a-4894-92a3-4fdcc01d566a"});
     assert!(!validate(&r, &Policy::default(), &idx, capture_day()).allowed);
 }
+
+/// The cleanup of a sanctioned backup deletes in the location the Backup names: moving a Backup
+/// would point it at another backup of the same name. Velero sets the field once, from empty.
+#[test]
+fn moving_a_backup_to_another_storage_location_is_denied() {
+    let p = Policy::default();
+    let idx = index();
+    // Sanctioned (alice's stamped request): the move is what would retarget the cleanup.
+    let stamped = requested_daily_2(&p, &idx, capture_day());
+    assert!(validate(&delete_of(&stamped), &p, &idx, capture_day()).allowed);
+    let moved = |to: Option<&str>| {
+        let mut new = stamped.clone();
+        match to {
+            Some(to) => new["spec"]["storageLocation"] = json!(to),
+            None => drop(
+                new["spec"]
+                    .as_object_mut()
+                    .map(|s| s.remove("storageLocation")),
+            ),
+        }
+        update_of(&stamped, &new)
+    };
+    for mode in [Mode::Enforce, Mode::Neuter] {
+        let d = validate(&moved(Some("dr-site")), &in_mode(mode), &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::StorageLocationMoved), "{mode}");
+    }
+    let d = validate(&moved(Some("dr-site")), &p, &idx, capture_day());
+    assert!(
+        d.message.contains(
+            "moves spec.storageLocation from default to dr-site on backup velero/daily-2"
+        ),
+        "{}",
+        d.message
+    );
+    let d = validate(&moved(None), &p, &idx, capture_day());
+    assert_eq!(d.reason, Some(Reason::StorageLocationMoved));
+    assert!(
+        d.message
+            .contains("removes spec.storageLocation default from"),
+        "{}",
+        d.message
+    );
+    let d = validate(
+        &moved(Some("dr-site")),
+        &in_mode(Mode::Audit),
+        &idx,
+        capture_day(),
+    );
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    assert!(
+        validate(
+            &moved(Some("dr-site")),
+            &in_mode(Mode::Off),
+            &idx,
+            capture_day()
+        )
+        .allowed
+    );
+
+    // Velero's own writes, and its first pass setting the location of a new backup, go through.
+    let velero = as_user(
+        moved(Some("dr-site")),
+        &p.velero.service_account,
+        &["system:serviceaccounts"],
+    );
+    assert!(validate(&velero, &p, &idx, capture_day()).allowed);
+    let mut new_backup = stamped.clone();
+    new_backup["spec"]["storageLocation"] = json!("");
+    let mut located = new_backup.clone();
+    located["spec"]["storageLocation"] = json!("default");
+    let d = validate(&update_of(&new_backup, &located), &p, &idx, capture_day());
+    assert!(d.allowed, "{}", d.message);
+    // Unchanged, it is no move.
+    assert!(validate(&update_of(&stamped, &stamped), &p, &idx, capture_day()).allowed);
+}

@@ -166,4 +166,16 @@ fn hold_release_needs_a_manager_and_ttl_tampering_is_refused() {
         "{}",
         r.stderr
     );
+    // The cleanup deletes in the location the Backup names: it is set once.
+    let r = kubectl(
+        Who::Alice,
+        "-n hold patch backup ttl --type merge -p '{\"spec\":{\"storageLocation\":\"dr-site\"}}'",
+    );
+    assert!(
+        !r.ok
+            && r.stderr
+                .contains("moves spec.storageLocation from default to dr-site"),
+        "{}",
+        r.stderr
+    );
 }
