@@ -168,6 +168,13 @@ impl Cleaner {
                 return Ok(Some(Outcome::Waiting(POLL)));
             }
             Step::AwaitDeleteRequest(_) => return Ok(Some(Outcome::Waiting(POLL))),
+            Step::ReportIdleRequest { name, age } => {
+                return Err(Error::VeleroIdle {
+                    namespace: ns.into(),
+                    name: name.clone(),
+                    seconds: *age,
+                })
+            }
             Step::ReportDeleteRequestErrors { name, errors } => {
                 self.mark_reported(name);
                 return Err(Error::Velero {

@@ -20,6 +20,10 @@ use crate::policy::Policy;
 use crate::server::state::{now, Shared};
 use crate::storage::ClientSettings;
 
+/// Velero takes one DeleteBackupRequest at a time and a deletion with snapshots takes minutes,
+/// so a queue of them is normal; half an hour with nothing taken is not.
+pub const VELERO_IDLE_AFTER: Duration = Duration::from_secs(30 * 60);
+
 /// What the controller needs to clean up backups.
 pub struct Cleaner {
     pub(super) client: Client,
@@ -28,6 +32,8 @@ pub struct Cleaner {
     pub(super) metrics: Metrics,
     leader: watch::Receiver<bool>,
     pub(super) settings: ClientSettings,
+    /// How long Velero may leave a DeleteBackupRequest untaken before it counts as a failure.
+    velero_idle_after: Duration,
     pub(super) reporter: Reporter,
     memory: Mutex<Memory>,
 }
@@ -66,6 +72,7 @@ impl Cleaner {
             metrics,
             leader,
             settings: ClientSettings::default(),
+            velero_idle_after: VELERO_IDLE_AFTER,
             reporter: Reporter {
                 controller: "backup-guard-controller".into(),
                 instance: Some(identity.into()),
@@ -77,6 +84,12 @@ impl Cleaner {
     /// Uses these HTTP settings for object storage (tests shorten the retries).
     pub fn with_storage_settings(mut self, settings: ClientSettings) -> Cleaner {
         self.settings = settings;
+        self
+    }
+
+    /// Counts a DeleteBackupRequest Velero has left untaken this long as a failed cleanup.
+    pub fn with_velero_idle_after(mut self, after: Duration) -> Cleaner {
+        self.velero_idle_after = after;
         self
     }
 
@@ -110,6 +123,7 @@ impl Cleaner {
             policy.cleanup.engine,
             velero,
             &reported,
+            i64::try_from(self.velero_idle_after.as_secs()).unwrap_or(i64::MAX),
         )
         .await
     }

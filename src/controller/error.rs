@@ -70,9 +70,32 @@ pub enum Error {
          filed in a few minutes (see `velero backup describe` and Velero's logs)"
     )]
     Velero { name: String, errors: String },
+    /// Velero has not taken the DeleteBackupRequest (`velero` engine) for too long.
+    #[error(
+        "Velero has not taken DeleteBackupRequest {namespace}/{name} in {}: is \
+         Velero running and acting on requests (`kubectl -n {namespace} get deployment velero`, \
+         its logs; it takes one request at a time, so many deletions queue)? The request stays \
+         and the cleanup goes on once Velero takes it",
+        span(*.seconds)
+    )]
+    VeleroIdle {
+        namespace: String,
+        name: String,
+        /// The request's age.
+        seconds: i64,
+    },
     /// This replica lost the leader lease mid-cleanup; the new leader resumes.
     #[error("lost the leader lease; the replica holding it resumes the cleanup")]
     NotLeader,
+}
+
+/// A wait in words: seconds under two minutes, else whole minutes.
+fn span(seconds: i64) -> String {
+    if seconds < 120 {
+        format!("{seconds} seconds")
+    } else {
+        format!("{} minutes", seconds / 60)
+    }
 }
 
 impl Error {

@@ -55,6 +55,9 @@ pub struct ControllerConfig {
     pub namespace: Option<String>,
     /// HTTP settings for object storage.
     pub storage: ClientSettings,
+    /// `velero` engine: how long Velero may leave a DeleteBackupRequest untaken before each
+    /// look counts as a failed cleanup (Event `CleanupFailed`, alert `BackupGuardCleanupFailing`).
+    pub velero_idle_after: Duration,
 }
 
 impl ControllerConfig {
@@ -67,6 +70,7 @@ impl ControllerConfig {
             concurrency: 4,
             namespace: None,
             storage: ClientSettings::default(),
+            velero_idle_after: cleaner::VELERO_IDLE_AFTER,
         }
     }
 }
@@ -100,7 +104,8 @@ pub async fn run(
             leader_rx.clone(),
             &cfg.identity,
         )
-        .with_storage_settings(cfg.storage.clone()),
+        .with_storage_settings(cfg.storage.clone())
+        .with_velero_idle_after(cfg.velero_idle_after),
     );
     tokio::select! {
         _ = lead(cleaner, policy, leader_rx, &cfg) => {}

@@ -19,6 +19,7 @@ pub async fn observe(
     engine: Engine,
     velero_namespace: &str,
     reported: &(dyn Fn(&str) -> bool + Sync),
+    idle_after: i64,
 ) -> Result<Observed, Error> {
     let meta = &backup.metadata;
     let mut o = Observed {
@@ -37,7 +38,7 @@ pub async fn observe(
     if sanction.is_err() || !o.in_velero_namespace {
         // A cleanup called off must withdraw the request it filed, if Velero has not taken it.
         if sanction.is_err() && o.finalized && engine == Engine::Velero {
-            o.delete_request = delete_request(client, backup, reported).await?;
+            o.delete_request = delete_request(client, backup, reported, idle_after).await?;
         }
         return Ok(o);
     }
@@ -54,7 +55,7 @@ pub async fn observe(
                 .collect();
         }
         Engine::Velero => {
-            o.delete_request = delete_request(client, backup, reported).await?;
+            o.delete_request = delete_request(client, backup, reported, idle_after).await?;
         }
     }
     Ok(o)
@@ -141,6 +142,7 @@ async fn delete_request(
     client: &Client,
     backup: &Object,
     reported: &(dyn Fn(&str) -> bool + Sync),
+    idle_after: i64,
 ) -> Result<Option<RequestState>, Error> {
     let meta = &backup.metadata;
     let api = Kind::DeleteBackupRequest.api(client, Some(&meta.namespace));
@@ -175,9 +177,12 @@ async fn delete_request(
     let age = created.map_or(0, |t| {
         k8s_openapi::jiff::Timestamp::now().as_second() - t.as_second()
     });
+    let phase = str_at(r, &["status", "phase"]);
+    let (processed, taken) = (phase == Some("Processed"), phase == Some("InProgress"));
     Ok(Some(RequestState {
-        processed: str_at(r, &["status", "phase"]) == Some("Processed"),
-        taken: str_at(r, &["status", "phase"]) == Some("InProgress"),
+        processed,
+        taken,
+        idle: !processed && !taken && age >= idle_after,
         errors,
         age,
         reported: reported(&name),

@@ -44,6 +44,9 @@ pub struct RequestState {
     pub reported: bool,
     /// Velero has taken it (`InProgress`): too late to withdraw it.
     pub taken: bool,
+    /// Neither taken nor processed, and older than the controller's limit for that
+    /// (`ControllerConfig::velero_idle_after`): Velero is not running, or not acting on requests.
+    pub idle: bool,
 }
 
 /// Everything [`plan`] reads.
@@ -89,6 +92,12 @@ pub enum Step {
     FileDeleteRequest,
     /// Velero engine: Velero is still working on this request; look again in a few seconds.
     AwaitDeleteRequest(String),
+    /// Velero engine: Velero has not taken the request in a long time; report it as a failure
+    /// (an Event and the failure metric), keep the request and look again.
+    ReportIdleRequest {
+        name: String,
+        age: i64,
+    },
     /// Velero engine: the request finished with errors; report them, retry later.
     ReportDeleteRequestErrors {
         name: String,
@@ -107,6 +116,7 @@ impl Step {
         !matches!(
             self,
             Step::AwaitDeleteRequest(_)
+                | Step::ReportIdleRequest { .. }
                 | Step::ReportDeleteRequestErrors { .. }
                 | Step::RemoveFinalizer
         )
@@ -238,7 +248,14 @@ fn velero_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
         return false;
     };
     if !request.processed {
-        steps.push(Step::AwaitDeleteRequest(request.name.clone()));
+        steps.push(if request.idle {
+            Step::ReportIdleRequest {
+                name: request.name.clone(),
+                age: request.age,
+            }
+        } else {
+            Step::AwaitDeleteRequest(request.name.clone())
+        });
         return false;
     }
     if request.errors.is_empty() {

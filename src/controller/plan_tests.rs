@@ -195,6 +195,7 @@ fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option
         age,
         reported,
         taken: false,
+        idle: false,
     })
 }
 
@@ -208,6 +209,28 @@ fn velero_engine_files_a_request_and_waits_for_it() {
         plan(&velero(request(false, &[], 3, false))),
         Plan::Clean(vec![Step::AwaitDeleteRequest("daily-1-abcde".into())])
     );
+}
+
+#[test]
+fn velero_engine_reports_a_request_velero_leaves_untaken() {
+    let mut idle = request(false, &[], 1800, false);
+    if let Some(r) = idle.as_mut() {
+        r.idle = true;
+    }
+    let o = velero(idle);
+    assert_eq!(
+        plan(&o),
+        Plan::Clean(vec![Step::ReportIdleRequest {
+            name: "daily-1-abcde".into(),
+            age: 1800,
+        }])
+    );
+    // Reporting it changes nothing, so it is no destructive step to re-check sanction for.
+    assert!(!Step::ReportIdleRequest {
+        name: "x".into(),
+        age: 0
+    }
+    .needs_sanction());
 }
 
 #[test]

@@ -112,7 +112,7 @@ pub fn describe(step: &Step, backup: &Object) -> String {
         Step::DeletePodVolumeBackup(p) => format!("delete PodVolumeBackup {p}"),
         Step::FileDeleteRequest => "file a DeleteBackupRequest".into(),
         Step::AwaitDeleteRequest(r) => format!("wait for DeleteBackupRequest {r}"),
-        Step::ReportDeleteRequestErrors { name, .. } => {
+        Step::ReportIdleRequest { name, .. } | Step::ReportDeleteRequestErrors { name, .. } => {
             format!("follow DeleteBackupRequest {name}")
         }
         Step::DeleteBackup => "delete the Backup".into(),

@@ -3,6 +3,7 @@
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::config::Engine;
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
+use backup_guard::policy::Policy;
 use backup_guard::storage::{resolve, AmbientCredentials, BslSpec, ClientSettings, Location};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -175,11 +176,9 @@ async fn without_any_secret_the_controllers_own_identity_cleans_only_when_allowe
         ("AWS_ACCESS_KEY_ID".to_string(), S3_KEY.to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), S3_SECRET.to_string()),
     ];
-    let storage = ClientSettings {
-        ambient: Some(AmbientCredentials::from_vars(environment)),
-        ..quick_storage()
-    };
-    let running = start_with(&c, &n.ns, policy_state(velero_in(&n.ns), KEY), storage);
+    let ambient = AmbientCredentials::from_vars(environment);
+    let state = policy_state(velero_in(&n.ns), KEY);
+    let running = start_with(&c, &n.ns, state, |cfg| cfg.storage.ambient = Some(ambient));
     touch(&c, &n.ns, &n.gone).await;
     cleaned_up(
         &n,
@@ -232,6 +231,17 @@ async fn process(c: &Client, ns: &str, request: &str, errors: &[&str], backup: &
     }
 }
 
+/// A sanctioned backup in a fresh namespace `prefix-…`, and the velero-engine policy for it.
+async fn sanctioned_for_velero(c: &Client, prefix: &str) -> (String, String, Policy) {
+    let ns = namespace(c, prefix).await;
+    let name = format!("{ns}-daily-1");
+    create(c, Kind::Backup, backup(&ns, &name, "default")).await;
+    request_delete(c, KEY, &ns, &name, &[]).await;
+    let mut policy = velero_in(&ns);
+    policy.cleanup.engine = Engine::Velero;
+    (ns, name, policy)
+}
+
 /// Waits for the controller's DeleteBackupRequest; returns it as JSON.
 async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
     eventually(30, "a DeleteBackupRequest", || async {
@@ -251,16 +261,11 @@ fn name_of(request: &Value) -> String {
 #[tokio::test]
 async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end() {
     let c = cluster().await;
-    let ns = namespace(&c, "ctl-velero").await;
-    let name = format!("{ns}-daily-1");
-    create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
-    request_delete(&c, KEY, &ns, &name, &[]).await;
+    let (ns, name, policy) = sanctioned_for_velero(&c, "ctl-velero").await;
     let uid = get(&c, Kind::Backup, Some(&ns), &name)
         .await
         .and_then(|b| b.metadata.uid)
         .expect("uid");
-    let mut policy = velero_in(&ns);
-    policy.cleanup.engine = Engine::Velero;
     let running = start(&c, &ns, policy_state(policy, KEY));
 
     let first = filed_request(&c, &ns, &name).await;
@@ -302,15 +307,47 @@ async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end()
     drop_namespace(&c, &ns).await;
 }
 
+/// Velero down: the request it never takes is a failed cleanup (Event, metric, so the alert
+/// fires), the request stays the only one, and the cleanup ends once Velero is back.
+#[tokio::test]
+async fn a_request_velero_leaves_untaken_is_reported_as_a_failure() {
+    let c = cluster().await;
+    let (ns, name, policy) = sanctioned_for_velero(&c, "ctl-idle").await;
+    let idle_after = std::time::Duration::from_secs(2);
+    let running = start_with(&c, &ns, policy_state(policy, KEY), |cfg| {
+        cfg.velero_idle_after = idle_after;
+    });
+
+    let filed = name_of(&filed_request(&c, &ns, &name).await);
+    eventually(
+        30,
+        "a CleanupFailed Event: Velero has not taken it",
+        || async {
+            let words = format!("Velero has not taken DeleteBackupRequest {ns}/{filed}");
+            has_event(&c, &ns, &name, "CleanupFailed", &words).await
+        },
+    )
+    .await;
+    assert!(running.metric("cleanups", &["velero", "failure"]) >= 1);
+    let requests = delete_requests(&c, &ns, &name).await;
+    assert_eq!(requests.len(), 1, "kept, not filed again: {requests:?}");
+    assert_eq!(name_of(&requests[0]), filed);
+    assert!(exists(Kind::Backup, Some(&ns), &name).await);
+
+    process(&c, &ns, &filed, &[], &name).await;
+    eventually(60, "the Backup to be gone once Velero took it", || async {
+        !exists(Kind::Backup, Some(&ns), &name).await
+    })
+    .await;
+    assert_eq!(running.metric("cleanups", &["velero", "success"]), 1);
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
+}
+
 #[tokio::test]
 async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
     let c = cluster().await;
-    let ns = namespace(&c, "ctl-withdraw").await;
-    let name = format!("{ns}-daily-1");
-    create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
-    request_delete(&c, KEY, &ns, &name, &[]).await;
-    let mut policy = velero_in(&ns);
-    policy.cleanup.engine = Engine::Velero;
+    let (ns, name, policy) = sanctioned_for_velero(&c, "ctl-withdraw").await;
     let running = start(&c, &ns, policy_state(policy, KEY));
 
     // Velero is busy: the request stays New, and then a hold manager holds the backup.

@@ -249,25 +249,26 @@ pub struct Running {
 
 /// Starts the controller on the Backups of `ns`.
 pub fn start(client: &Client, ns: &str, shared: Arc<Shared>) -> Running {
-    start_with(client, ns, shared, quick_storage())
+    start_with(client, ns, shared, |_| {})
 }
 
-/// [`start`] with these storage settings.
+/// [`start`] with the configuration changed by `adjust`.
 pub fn start_with(
     client: &Client,
     ns: &str,
     shared: Arc<Shared>,
-    storage: ClientSettings,
+    adjust: impl FnOnce(&mut ControllerConfig),
 ) -> Running {
     let metrics = Metrics::new();
     let mut cfg = ControllerConfig::new(ns);
     cfg.namespace = Some(ns.into());
-    cfg.storage = storage;
+    cfg.storage = quick_storage();
     cfg.lease = LeaseSettings {
         duration: Duration::from_secs(4),
         renew_deadline: Duration::from_secs(3),
         retry_period: Duration::from_millis(500),
     };
+    adjust(&mut cfg);
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(controller::run(
         client.clone(),
