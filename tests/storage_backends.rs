@@ -331,7 +331,10 @@ async fn moto_without_a_secret_cleans_with_the_controllers_own_identity() {
     let loc = resolve(&b.spec, None, &ambient_settings(Some(&counter), moto.url()))
         .await
         .expect("an aws location without a Secret resolves with --ambient-credentials");
-    assert_eq!(loc.ambient, Some("the instance metadata service"));
+    assert_eq!(
+        loc.identity.as_ref().map(|i| i.source),
+        Some("the instance metadata service")
+    );
 
     let deleted = delete_backup_files(&loc, "daily-1")
         .await
@@ -384,7 +387,10 @@ async fn s3s_fs_checks_the_keys_of_the_controllers_environment() {
     let wrong = resolve(&b.spec, None, &ambient("wrong-secret"))
         .await
         .expect("resolve");
-    assert_eq!(wrong.ambient, Some("static keys from the environment"));
+    assert_eq!(
+        wrong.identity.as_ref().map(|i| i.source),
+        Some("static keys from the environment")
+    );
     let msg = delete_backup_files(&wrong, "daily-1")
         .await
         .expect_err("wrong keys must fail")
@@ -434,6 +440,46 @@ async fn an_unreachable_identity_fails_naming_it_and_deletes_nothing() {
     eprintln!("unreachable identity: {msg}");
     assert!(
         msg.contains("instance metadata service") && msg.contains("--ambient-credentials"),
+        "{msg}"
+    );
+    assert_remaining(b.plain.store.as_ref(), &objects, &[]).await;
+}
+
+/// IAM Roles for Service Accounts with STS out of reach: told as the identity, not the store.
+#[tokio::test]
+async fn an_unreachable_sts_fails_naming_the_web_identity_and_deletes_nothing() {
+    let objects = velero_layout();
+    let b = moto_backend(&objects).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln").expect("write token");
+    let vars = [
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::111122223333:role/backup-guard".to_string(),
+        ),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
+        (
+            "AWS_ENDPOINT_URL_STS",
+            format!("https://127.0.0.1:{}", free_port()),
+        ),
+    ];
+    let quick = give_up_quickly(ClientSettings {
+        ambient: Some(AmbientCredentials::from_vars(
+            vars.into_iter().map(|(n, v)| (n.to_string(), v)),
+        )),
+        ..settings(None)
+    });
+    let loc = resolve(&b.spec, None, &quick).await.expect("resolve");
+    let msg = delete_backup_files(&loc, "daily-1")
+        .await
+        .expect_err("no identity, no cleanup")
+        .to_string();
+    eprintln!("unreachable STS: {msg}");
+    assert!(
+        msg.contains(
+            "could not get its own AWS identity (web identity (IAM Roles for Service Accounts)"
+        ),
         "{msg}"
     );
     assert_remaining(b.plain.store.as_ref(), &objects, &[]).await;

@@ -36,7 +36,7 @@ impl ControllerArgs {
         if self.ambient_credentials {
             let ambient = AmbientCredentials::from_env();
             tracing::info!(
-                identity = ambient.aws_source(),
+                identity = ambient.aws_source().unwrap_or("none (AWS_EC2_METADATA_DISABLED)"),
                 "controller: aws locations without a credentials Secret use the controller's own identity"
             );
             cfg.storage.ambient = Some(ambient);
@@ -149,7 +149,7 @@ mod tests {
             panic!("not controller or run: {line:?}");
         };
         let cfg = args.config().expect("config");
-        cfg.storage.ambient.as_ref().map(|a| a.aws_source())
+        cfg.storage.ambient.as_ref().and_then(|a| a.aws_source())
     }
 
     #[test]

@@ -325,6 +325,17 @@ pub fn location_moved(req: &Request, from: &str, to: &str) -> String {
     )
 }
 
+/// A BackupStorageLocation that backups refer to, pointed somewhere else.
+pub fn location_repointed(req: &Request, changed: &str, count: usize) -> String {
+    format!(
+        "backup-guard: this update changes {changed} of {}, where {count} backup(s) are stored. Their files stay \
+         where they are, and a sanctioned deletion would clean the new place instead: another backup of the same \
+         name there. To store backups somewhere else, create a new BackupStorageLocation \
+         (`velero backup-location create`); endpoint, region, credentials and CA may change here.",
+        target(req)
+    )
+}
+
 /// A BackupStorageLocation that backups still refer to.
 pub fn location(req: &Request, count: usize, policy: &Policy) -> String {
     format!(

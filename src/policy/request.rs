@@ -187,6 +187,22 @@ pub struct Spec {
     /// VolumeSnapshotContent: the VolumeSnapshot it belongs to.
     #[serde(deserialize_with = "lenient::typed")]
     pub volume_snapshot_ref: Option<SnapshotRef>,
+    /// BackupStorageLocation: its object store plugin.
+    #[serde(deserialize_with = "lenient::string")]
+    pub provider: Option<String>,
+    /// BackupStorageLocation: the bucket and prefix its backups are under.
+    #[serde(deserialize_with = "lenient::typed")]
+    pub object_storage: Option<ObjectStorage>,
+}
+
+/// A BackupStorageLocation's `spec.objectStorage` (the parts that say where files are).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ObjectStorage {
+    #[serde(deserialize_with = "lenient::null_default")]
+    pub bucket: String,
+    #[serde(deserialize_with = "lenient::null_default")]
+    pub prefix: String,
 }
 
 /// A VolumeSnapshotContent's `spec.volumeSnapshotRef`.

@@ -137,7 +137,10 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
         }
-        (BackupStorageLocation | CustomResourceDefinition, Update) => words_update(req, ctx),
+        (BackupStorageLocation, Update) => {
+            words_update(req, ctx).or_else(|| location_repointed(req, ctx))
+        }
+        (CustomResourceDefinition, Update) => words_update(req, ctx),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }
@@ -325,6 +328,56 @@ pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             messages::short(
                 req,
                 &format!("spec.storageLocation changed from {from} to {to:?}"),
+            )
+        },
+    ))
+}
+
+/// UPDATE of a BackupStorageLocation that backups refer to, changing where their files are:
+/// `spec.provider`, `spec.objectStorage.bucket` or `.prefix` (compared as Velero reads them,
+/// without surrounding slashes). The files stay where they were, and a sanctioned cleanup would
+/// delete a backup of the same name at the new place. Endpoint, region and credentials may
+/// change (the same bucket, reached another way).
+pub fn location_repointed(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
+    let place = |o: &Object| {
+        let storage = o.spec.object_storage.clone().unwrap_or_default();
+        let provider = o.spec.provider.clone().unwrap_or_default();
+        let provider = provider
+            .strip_prefix("velero.io/")
+            .unwrap_or(&provider)
+            .to_string();
+        let trim = |v: &str| v.trim().trim_matches('/').to_string();
+        (provider, trim(&storage.bucket), trim(&storage.prefix))
+    };
+    let (from, to) = (place(old), place(new));
+    if from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+        return None;
+    }
+    let count = ctx.index.backups_at_location(&req.namespace, &req.name);
+    if count == 0 {
+        return None;
+    }
+    let mut changed = Vec::new();
+    for (field, a, b) in [
+        ("spec.provider", &from.0, &to.0),
+        ("spec.objectStorage.bucket", &from.1, &to.1),
+        ("spec.objectStorage.prefix", &from.2, &to.2),
+    ] {
+        if a != b {
+            changed.push(format!("{field} from {a:?} to {b:?}"));
+        }
+    }
+    let changed = changed.join(", ");
+    let held = is_held(&old.metadata) || is_held(&new.metadata);
+    Some(ctx.holding(held).violation(
+        Reason::StorageLocationRepointed,
+        Class::Storage,
+        || messages::location_repointed(req, &changed, count),
+        || {
+            messages::short(
+                req,
+                &format!("{changed}, with {count} backups stored there"),
             )
         },
     ))

@@ -7,7 +7,7 @@ use object_store::path::Path;
 use thiserror::Error;
 
 use super::layout::{may_delete, LayoutError, Scope};
-use super::location::Location;
+use super::location::{Identity, Location};
 
 /// What a cleanup removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,6 +123,18 @@ async fn list_keys(location: &Location, scope: &Scope) -> Result<Vec<Path>, Clea
         hint: hint(&source, location),
         source: Box::new(source),
     };
+    // Credentials first: not getting them is told apart from the store refusing them.
+    if let Some(identity) = &location.identity {
+        identity
+            .check()
+            .await
+            .map_err(|source| CleanupError::List {
+                bucket: location.bucket.clone(),
+                dir: scope.dir().into(),
+                hint: identity_hint(identity).into(),
+                source: Box::new(source),
+            })?;
+    }
     let mut keys = Vec::new();
     let mut dirs = vec![scope.list_path()];
     while let Some(dir) = dirs.pop() {
@@ -152,37 +164,19 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
     let rejected = matches!(err, E::PermissionDenied { .. } | E::Unauthenticated { .. })
         || has(&["401 Unauthorized", "403 Forbidden"]);
-    if let Some(identity) = location.ambient {
-        // Where the AWS SDKs' chain gets its keys: instance metadata, the container endpoint
-        // (EKS Pod Identity), STS for web identity (IRSA), the projected token files.
-        let fetching = has(&[
-            "/latest/api/token",
-            "/latest/meta-data/",
-            "AssumeRoleWithWebIdentity",
-            "sts.",
-            "token file",
-            "169.254.170.",
-        ]);
-        if fetching {
-            return format!(
-                "the controller could not get its own AWS identity ({identity}, \
-                 --ambient-credentials): check the ServiceAccount's eks.amazonaws.com/role-arn \
-                 annotation, the pod identity association or the node's instance role, and that \
-                 the pod reaches that endpoint; or give the location a credentials Secret"
-            )
-            .into();
-        }
-        if rejected {
-            return format!(
-                "the store rejected the controller's own AWS identity ({identity}, \
-                 --ambient-credentials): allow its role to list and delete in the bucket, or give \
-                 the location a credentials Secret"
-            )
-            .into();
-        }
-    }
     let hint = match err {
-        _ if rejected => CREDENTIALS_HINT,
+        _ if rejected => match &location.identity {
+            Some(identity) => {
+                return format!(
+                    "the store rejected the controller's own AWS identity ({}, \
+                     --ambient-credentials): allow its role to list and delete in the bucket, or \
+                     give the location a credentials Secret",
+                    identity.source
+                )
+                .into()
+            }
+            None => CREDENTIALS_HINT,
+        },
         E::NotFound { .. } => BUCKET_HINT,
         _ if has(&["404 Not Found", "NoSuchBucket", "ContainerNotFound"]) => BUCKET_HINT,
         _ if has(&["error sending request", "timed out", "dns error", "connect"]) => {
@@ -191,6 +185,17 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
         _ => "check the endpoint, the credentials and that the bucket exists",
     };
     hint.into()
+}
+
+/// What to do when the controller's own identity cannot be obtained.
+fn identity_hint(identity: &Identity) -> String {
+    format!(
+        "the controller could not get its own AWS identity ({}, --ambient-credentials): check the \
+         ServiceAccount's eks.amazonaws.com/role-arn annotation, the pod identity association or \
+         the node's instance role, and that the pod reaches STS or the credentials endpoint; or \
+         give the location a credentials Secret",
+        identity.source
+    )
 }
 
 const CREDENTIALS_HINT: &str = "the store rejected the credentials: fix the Secret named by \

@@ -13,7 +13,7 @@ fn memory_location() -> Location {
         bucket: "b".into(),
         prefix: "cluster-a".into(),
         provider: Provider::File,
-        ambient: None,
+        identity: None,
     }
 }
 

@@ -10,6 +10,6 @@ pub mod location;
 pub use cleanup::{delete_backup_files, delete_restore_files, delete_scope, CleanupError, Deleted};
 pub use layout::{backup_prefix, may_delete, restore_prefix, LayoutError, Scope, ScopeKind};
 pub use location::{
-    resolve, AmbientCredentials, BslSpec, ClientSettings, Location, LocationError, Provider,
-    HELM_CREDENTIALS_SECRET,
+    resolve, AmbientCredentials, BslSpec, ClientSettings, Identity, Location, LocationError,
+    Provider, HELM_CREDENTIALS_SECRET,
 };

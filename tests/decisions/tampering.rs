@@ -413,3 +413,103 @@ fn moving_a_backup_to_another_storage_location_is_denied() {
     // Unchanged, it is no move.
     assert!(validate(&update_of(&stamped, &stamped), &p, &idx, capture_day()).allowed);
 }
+
+/// The moved-Backup rule for an unsanctioned backup and for exempt users (never on a hold).
+#[test]
+fn a_backup_moves_for_nobody_but_velero_and_exempt_users_off_hold() {
+    let idx = index();
+    let r = review("update-backup-shorten-ttl.json");
+    let old = r["request"]["oldObject"].clone();
+    assert_eq!(old["spec"]["storageLocation"], json!("default"));
+    let mut new = old.clone();
+    new["spec"]["storageLocation"] = json!("dr-site");
+    let moved = update_of(&old, &new);
+    // Unsanctioned: denied all the same.
+    let d = validate(&moved, &Policy::default(), &idx, capture_day());
+    assert_eq!(
+        (d.allowed, d.reason),
+        (false, Some(Reason::StorageLocationMoved))
+    );
+    let exempt = policy("exempt: {users: [alice]}");
+    assert!(validate(&moved, &exempt, &idx, capture_day()).allowed);
+    let (mut held_old, mut held_new) = (old.clone(), new.clone());
+    for o in [&mut held_old, &mut held_new] {
+        o["metadata"]["labels"]["backup-guard.io/hold"] = json!("true");
+    }
+    let d = validate(
+        &update_of(&held_old, &held_new),
+        &exempt,
+        &idx,
+        capture_day(),
+    );
+    assert_eq!(
+        (d.allowed, d.reason),
+        (false, Some(Reason::StorageLocationMoved))
+    );
+}
+
+/// A BackupStorageLocation with backups may not be pointed at another provider, bucket or
+/// prefix (their files stay where they were); endpoint, region and credentials may change.
+#[test]
+fn a_storage_location_with_backups_keeps_its_bucket_and_prefix() {
+    let idx = index();
+    // An UPDATE of the captured location setting each JSON pointer to its value.
+    let update = |changes: &[(&str, &str)], user: &str| {
+        let mut r = as_user(review("delete-bsl-default.json"), user, &[]);
+        let mut new = r["request"]["oldObject"].clone();
+        for (pointer, value) in changes {
+            *new.pointer_mut(pointer).expect("field exists") = json!(value);
+        }
+        r["request"]["operation"] = json!("UPDATE");
+        r["request"]["object"] = new;
+        r["request"]["options"] = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
+        r
+    };
+    let p = Policy::default();
+    for (pointer, value, words) in [
+        (
+            "/spec/objectStorage/bucket",
+            "other-bucket",
+            "spec.objectStorage.bucket from \"velero-backups\" to \"other-bucket\"",
+        ),
+        (
+            "/spec/objectStorage/prefix",
+            "cluster-b",
+            "spec.objectStorage.prefix from \"cluster-a\" to \"cluster-b\"",
+        ),
+        (
+            "/spec/provider",
+            "gcp",
+            "spec.provider from \"aws\" to \"gcp\"",
+        ),
+    ] {
+        let r = update(&[(pointer, value)], "alice");
+        let d = validate(&r, &p, &idx, capture_day());
+        assert_eq!(
+            (d.allowed, d.reason),
+            (false, Some(Reason::StorageLocationRepointed)),
+            "{words}"
+        );
+        assert!(
+            d.message.contains(words) && d.message.contains("where 8 backup(s) are stored"),
+            "{}",
+            d.message
+        );
+        let d = validate(&r, &in_mode(Mode::Audit), &idx, capture_day());
+        assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned), "{words}");
+    }
+    // The same place written another way, another endpoint or region, Velero's own writes.
+    let same_place = [
+        ("/spec/provider", "velero.io/aws"),
+        ("/spec/objectStorage/prefix", "/cluster-a/"),
+        ("/spec/config/s3Url", "https://minio.internal:9000"),
+        ("/spec/config/region", "eu-west-1"),
+    ];
+    assert!(validate(&update(&same_place, "alice"), &p, &idx, capture_day()).allowed);
+    let bucket = [("/spec/objectStorage/bucket", "x")];
+    let velero = update(&bucket, &p.velero.service_account);
+    assert!(validate(&velero, &p, &idx, capture_day()).allowed);
+    // No backups stored there: nothing to strand.
+    let empty = backup_guard::index::Index::new();
+    assert!(validate(&update(&bucket, "alice"), &p, &empty, capture_day()).allowed);
+}

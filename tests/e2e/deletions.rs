@@ -171,6 +171,18 @@ fn storage_location_and_snapshot_contents_are_guarded() {
         "{}",
         r.stderr
     );
+    // Pointed elsewhere, the location would send a sanctioned cleanup to another backup.
+    let r = kubectl(
+        Who::Alice,
+        "-n bsl patch backupstoragelocation default --type merge -p '{\"spec\":{\"objectStorage\":{\"bucket\":\"other\"}}}'",
+    );
+    assert!(
+        !r.ok
+            && r.stderr
+                .contains("changes spec.objectStorage.bucket from \"b\" to \"other\""),
+        "{}",
+        r.stderr
+    );
 
     let vsc = "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {name: snapcontent-e2e, labels: {velero.io/backup-name: in-default}}\nspec: {deletionPolicy: Delete, driver: ebs.csi.aws.com, source: {snapshotHandle: snap-1}, volumeSnapshotRef: {name: vs, namespace: bsl}}\n";
     assert!(kubectl_stdin(Who::Velero, "create -f -", vsc).ok);

@@ -5,10 +5,13 @@
 //!
 //! Only `aws` locations use them: a `gcp` or `azure` location still needs its Secret.
 
-use object_store::aws::AmazonS3ConfigKey;
+use std::collections::HashMap;
+
+use object_store::aws::{AmazonS3ConfigKey, AwsCredentialProvider};
 
 /// The AWS variables read, and the object_store setting each becomes. Everything else in the
 /// environment (endpoints, regions, buckets) is ignored: the BackupStorageLocation says where.
+/// Where two name one setting, the first present wins.
 const AWS_VARIABLES: &[(&str, AmazonS3ConfigKey)] = &[
     // Static keys, e.g. from a Secret given to the controller with extraEnv.
     ("AWS_ACCESS_KEY_ID", AmazonS3ConfigKey::AccessKeyId),
@@ -23,7 +26,11 @@ const AWS_VARIABLES: &[(&str, AmazonS3ConfigKey)] = &[
     ("AWS_ROLE_ARN", AmazonS3ConfigKey::RoleArn),
     ("AWS_ROLE_SESSION_NAME", AmazonS3ConfigKey::RoleSessionName),
     ("AWS_ENDPOINT_URL_STS", AmazonS3ConfigKey::StsEndpoint),
-    // EKS Pod Identity and ECS task roles.
+    // ECS task roles and EKS Pod Identity.
+    (
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
+    ),
     (
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         AmazonS3ConfigKey::ContainerCredentialsFullUri,
@@ -32,12 +39,8 @@ const AWS_VARIABLES: &[(&str, AmazonS3ConfigKey)] = &[
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         AmazonS3ConfigKey::ContainerAuthorizationTokenFile,
     ),
-    (
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
-    ),
     // The instance metadata service (the node's role, kube2iam, kiam): the AWS SDKs' name for
-    // its address, and object_store's.
+    // its address first, then object_store's.
     (
         "AWS_EC2_METADATA_SERVICE_ENDPOINT",
         AmazonS3ConfigKey::MetadataEndpoint,
@@ -45,11 +48,23 @@ const AWS_VARIABLES: &[(&str, AmazonS3ConfigKey)] = &[
     ("AWS_METADATA_ENDPOINT", AmazonS3ConfigKey::MetadataEndpoint),
 ];
 
-/// The credentials settings found in the environment; empty is still a chain (object_store then
-/// asks the instance metadata service at its default address).
-#[derive(Debug, Clone, Default)]
+/// The credentials settings found in the environment; with none, object_store asks the
+/// instance metadata service at its default address (unless `AWS_EC2_METADATA_DISABLED`).
+#[derive(Clone, Default)]
 pub struct AmbientCredentials {
     aws: Vec<(AmazonS3ConfigKey, String)>,
+    /// `AWS_EC2_METADATA_DISABLED=true`: the instance metadata service is not asked.
+    metadata_disabled: bool,
+}
+
+impl std::fmt::Debug for AmbientCredentials {
+    // The values include secret keys and tokens: names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmbientCredentials")
+            .field("aws", &self.aws.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("metadata_disabled", &self.metadata_disabled)
+            .finish()
+    }
 }
 
 impl AmbientCredentials {
@@ -60,16 +75,30 @@ impl AmbientCredentials {
 
     /// From `NAME=value` pairs; empty values count as unset.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut aws = Vec::new();
-        for (name, value) in vars {
-            if value.is_empty() {
+        let vars: HashMap<String, String> =
+            vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let mut aws: Vec<(AmazonS3ConfigKey, String)> = Vec::new();
+        for (name, key) in AWS_VARIABLES {
+            let Some(value) = vars.get(*name) else {
+                continue;
+            };
+            if aws.iter().any(|(k, _)| k == key) {
                 continue;
             }
-            if let Some((_, key)) = AWS_VARIABLES.iter().find(|(n, _)| *n == name) {
-                aws.push((*key, value));
-            }
+            let value = match key {
+                // object_store appends `/latest/…` to the address as given.
+                AmazonS3ConfigKey::MetadataEndpoint => value.trim_end_matches('/').to_string(),
+                _ => value.clone(),
+            };
+            aws.push((*key, value));
         }
-        AmbientCredentials { aws }
+        let metadata_disabled = vars
+            .get("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        AmbientCredentials {
+            aws,
+            metadata_disabled,
+        }
     }
 
     /// The object_store settings for an `aws` location.
@@ -77,20 +106,53 @@ impl AmbientCredentials {
         &self.aws
     }
 
-    /// Which kind of identity the chain will use first, for logs and messages.
-    pub fn aws_source(&self) -> &'static str {
-        let has = |k: AmazonS3ConfigKey| self.aws.iter().any(|(key, _)| *key == k);
-        if has(AmazonS3ConfigKey::AccessKeyId) {
-            "static keys from the environment"
-        } else if has(AmazonS3ConfigKey::WebIdentityTokenFile) && has(AmazonS3ConfigKey::RoleArn) {
-            "web identity (IAM Roles for Service Accounts)"
-        } else if has(AmazonS3ConfigKey::ContainerCredentialsRelativeUri)
-            || has(AmazonS3ConfigKey::ContainerCredentialsFullUri)
-        {
-            "the container credentials endpoint (EKS Pod Identity, ECS)"
+    /// The identity object_store's chain will use (its own order: static keys, web identity,
+    /// the ECS endpoint, EKS Pod Identity, instance metadata); `None` when it would reach the
+    /// instance metadata service and that is disabled.
+    pub fn aws_source(&self) -> Option<&'static str> {
+        use AmazonS3ConfigKey as K;
+        let has = |k: K| self.aws.iter().any(|(key, _)| *key == k);
+        if has(K::AccessKeyId) || has(K::SecretAccessKey) {
+            Some("static keys from the environment")
+        } else if has(K::WebIdentityTokenFile) && has(K::RoleArn) {
+            Some("web identity (IAM Roles for Service Accounts)")
+        } else if has(K::ContainerCredentialsRelativeUri) {
+            Some("the ECS container credentials endpoint")
+        } else if has(K::ContainerCredentialsFullUri) && has(K::ContainerAuthorizationTokenFile) {
+            Some("EKS Pod Identity")
+        } else if self.metadata_disabled {
+            None
         } else {
-            "the instance metadata service"
+            Some("the instance metadata service")
         }
+    }
+}
+
+/// The controller's own identity an `aws` store signs with.
+#[derive(Clone)]
+pub struct Identity {
+    /// Which identity, in words (from [`AmbientCredentials::aws_source`]).
+    pub source: &'static str,
+    provider: AwsCredentialProvider,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Identity {
+    pub(super) fn new(source: &'static str, provider: AwsCredentialProvider) -> Self {
+        Identity { source, provider }
+    }
+
+    /// Obtains the identity's credentials (object_store caches them for the store's requests),
+    /// so that failing to get them is told apart from the store refusing them.
+    pub async fn check(&self) -> object_store::Result<()> {
+        self.provider.get_credential().await.map(drop)
     }
 }
 
@@ -116,53 +178,96 @@ mod tests {
             a.aws(),
             [
                 (
-                    AmazonS3ConfigKey::RoleArn,
-                    "arn:aws:iam::1:role/guard".into()
-                ),
-                (
                     AmazonS3ConfigKey::WebIdentityTokenFile,
                     "/var/run/secrets/token".into()
+                ),
+                (
+                    AmazonS3ConfigKey::RoleArn,
+                    "arn:aws:iam::1:role/guard".into()
                 ),
             ]
         );
         assert_eq!(
             a.aws_source(),
-            "web identity (IAM Roles for Service Accounts)"
+            Some("web identity (IAM Roles for Service Accounts)")
         );
     }
 
     #[test]
-    fn names_the_identity_the_chain_uses_first() {
-        assert_eq!(vars(&[]).aws_source(), "the instance metadata service");
-        assert_eq!(
-            vars(&[("AWS_METADATA_ENDPOINT", "http://127.0.0.1:1")]).aws_source(),
-            "the instance metadata service"
+    fn never_shows_the_values() {
+        let a = vars(&[
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+        ]);
+        let shown = format!("{a:?}");
+        assert!(shown.contains("SecretAccessKey"), "{shown}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("AKIAEXAMPLE"),
+            "{shown}"
         );
-        let pod_identity = vars(&[
+    }
+
+    #[test]
+    fn the_sdks_metadata_address_wins_and_loses_its_trailing_slash() {
+        let a = vars(&[
+            ("AWS_METADATA_ENDPOINT", "http://object-store-name"),
             (
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "http://169.254.170.23/v1/credentials",
-            ),
-            (
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                "/var/run/secrets/pods",
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                "http://169.254.169.254/",
             ),
         ]);
         assert_eq!(
-            pod_identity.aws_source(),
-            "the container credentials endpoint (EKS Pod Identity, ECS)"
+            a.aws(),
+            [(
+                AmazonS3ConfigKey::MetadataEndpoint,
+                "http://169.254.169.254".into()
+            )]
+        );
+    }
+
+    /// In object_store's order (aws/builder.rs, `build`), so the identity named is the one used.
+    #[test]
+    fn names_the_identity_the_chain_uses() {
+        let metadata = Some("the instance metadata service");
+        assert_eq!(vars(&[]).aws_source(), metadata);
+        assert_eq!(
+            vars(&[("AWS_EC2_METADATA_DISABLED", "true")]).aws_source(),
+            None
         );
         // A role ARN without its token file is not web identity.
-        assert_eq!(
-            vars(&[("AWS_ROLE_ARN", "arn")]).aws_source(),
-            "the instance metadata service"
+        assert_eq!(vars(&[("AWS_ROLE_ARN", "arn")]).aws_source(), metadata);
+        // Nor is a full URI without its token file EKS Pod Identity.
+        let uri = (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://169.254.170.23/v1/credentials",
         );
-        let keys = vars(&[
-            ("AWS_ACCESS_KEY_ID", "AKIA"),
-            ("AWS_SECRET_ACCESS_KEY", "s"),
+        assert_eq!(vars(&[uri]).aws_source(), metadata);
+        let token = (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            "/var/run/secrets/pods",
+        );
+        assert_eq!(vars(&[uri, token]).aws_source(), Some("EKS Pod Identity"));
+        let ecs = (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/x",
+        );
+        assert_eq!(
+            vars(&[ecs, uri, token]).aws_source(),
+            Some("the ECS container credentials endpoint")
+        );
+        let web = [
             ("AWS_ROLE_ARN", "arn"),
             ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
-        ]);
-        assert_eq!(keys.aws_source(), "static keys from the environment");
+        ];
+        assert_eq!(
+            vars(&[web[0], web[1], ecs]).aws_source(),
+            Some("web identity (IAM Roles for Service Accounts)")
+        );
+        // Either static key takes the static branch (object_store then refuses half a pair).
+        let keys = ("AWS_SECRET_ACCESS_KEY", "s");
+        assert_eq!(
+            vars(&[keys, web[0], web[1]]).aws_source(),
+            Some("static keys from the environment")
+        );
     }
 }

@@ -8,7 +8,7 @@ use object_store::{ClientOptions, ObjectStore};
 
 use super::credentials::aws_keys;
 use super::{
-    connector, parse_http_url, AmbientCredentials, BslSpec, ClientSettings, LocationError, Provider,
+    connector, parse_http_url, BslSpec, ClientSettings, Identity, LocationError, Provider,
 };
 
 /// Region object_store signs with when an S3-compatible `s3Url` is given without a region.
@@ -32,7 +32,7 @@ pub(super) async fn build(
     credentials: Option<&[u8]>,
     mut options: ClientOptions,
     settings: &ClientSettings,
-) -> Result<(Arc<dyn ObjectStore>, Option<&'static str>), LocationError> {
+) -> Result<(Arc<dyn ObjectStore>, Option<Identity>), LocationError> {
     let profile = spec.config("profile").unwrap_or("default");
     let keys = credentials
         .map(|creds| aws_keys(creds, profile))
@@ -45,7 +45,12 @@ pub(super) async fn build(
     // spec.credential that is missing is a mistake, not a request for that identity.
     let ambient = match (&keys, &settings.ambient) {
         (Some(_), _) => None,
-        (None, Some(ambient)) if spec.credential.is_none() => Some(ambient),
+        (None, Some(ambient)) if spec.credential.is_none() => {
+            let source = ambient
+                .aws_source()
+                .ok_or(LocationError::NoAmbientIdentity)?;
+            Some((ambient, source))
+        }
         (None, _) => return Err(LocationError::MissingCredentials(Provider::Aws)),
     };
     let endpoint = endpoint(spec, bucket)?;
@@ -69,7 +74,7 @@ pub(super) async fn build(
             builder = builder.with_token(token);
         }
     }
-    for (key, value) in ambient.map(AmbientCredentials::aws).unwrap_or_default() {
+    for (key, value) in ambient.map(|(a, _)| a.aws()).unwrap_or_default() {
         builder = builder.with_config(*key, value);
     }
     if let Some(url) = endpoint.url {
@@ -83,7 +88,8 @@ pub(super) async fn build(
         bucket: bucket.into(),
         source,
     })?;
-    Ok((Arc::new(store), ambient.map(AmbientCredentials::aws_source)))
+    let identity = ambient.map(|(_, source)| Identity::new(source, store.credentials().clone()));
+    Ok((Arc::new(store), identity))
 }
 
 /// Velero's addressing: path style when `s3ForcePathStyle` is true or the host cannot carry a bucket label.

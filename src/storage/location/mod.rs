@@ -15,7 +15,7 @@ use object_store::ObjectStore;
 use serde::Deserialize;
 use thiserror::Error;
 
-pub use self::ambient::AmbientCredentials;
+pub use self::ambient::{AmbientCredentials, Identity};
 pub use self::client::ClientSettings;
 use self::client::{client_options, connector};
 pub use self::credentials::CredentialsError;
@@ -84,6 +84,14 @@ pub enum LocationError {
         note = if *.0 == Provider::Aws { AWS_AMBIENT_NOTE } else { "" }
     )]
     MissingCredentials(Provider),
+    /// `--ambient-credentials`, but the environment offers no AWS identity.
+    #[error(
+        "the location has no credentials Secret and the controller's environment offers no AWS \
+         identity: AWS_EC2_METADATA_DISABLED is set and there are no keys, no web identity \
+         (IAM Roles for Service Accounts) and no container credentials; give the location a \
+         credentials Secret, or the guard's pods one of those identities"
+    )]
+    NoAmbientIdentity,
     /// The credentials file could not be read.
     #[error("credentials for provider {provider}: {source}")]
     Credentials {
@@ -243,9 +251,8 @@ pub struct Location {
     /// The provider.
     pub provider: Provider,
     /// The controller's own identity the store signs with, when the location has no credentials
-    /// Secret and `--ambient-credentials` is on (e.g. "web identity (IAM Roles for Service
-    /// Accounts)"); `None`: the Secret's credentials, or none needed.
-    pub ambient: Option<&'static str>,
+    /// Secret and `--ambient-credentials` is on; `None`: the Secret's credentials, or none needed.
+    pub identity: Option<Identity>,
 }
 
 impl std::fmt::Debug for Location {
@@ -277,7 +284,7 @@ pub async fn resolve(
         .to_string();
     check_bucket(&bucket)?;
     let options = client_options(spec, settings)?;
-    let (store, ambient): (Arc<dyn ObjectStore>, _) = match provider {
+    let (store, identity): (Arc<dyn ObjectStore>, _) = match provider {
         Provider::Aws => aws::build(spec, &bucket, credentials, options, settings).await?,
         Provider::Gcp => (gcp::build(&bucket, credentials, options, settings)?, None),
         Provider::Azure => (
@@ -291,7 +298,7 @@ pub async fn resolve(
         bucket,
         prefix,
         provider,
-        ambient,
+        identity,
     })
 }
 

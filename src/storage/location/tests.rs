@@ -277,12 +277,15 @@ async fn the_controllers_own_identity_stands_in_only_for_a_secret_nobody_named()
     let loc = resolve(&unnamed, None, &ambient)
         .await
         .expect("no spec.credential: the controller's identity");
-    assert_eq!(loc.ambient, Some("the instance metadata service"));
+    assert_eq!(
+        loc.identity.as_ref().map(|i| i.source),
+        Some("the instance metadata service")
+    );
     // A Secret that exists wins over the controller's identity.
     let loc = resolve(&unnamed, Some(AWS_INI), &ambient)
         .await
         .expect("the Secret's keys");
-    assert_eq!(loc.ambient, None);
+    assert_eq!(loc.identity.as_ref().map(|i| i.source), None);
     // spec.credential names a Secret that is missing: a mistake to fix, not a fallback.
     let named = spec(json!({"provider": "aws", "objectStorage": {"bucket": "b"},
         "config": {"region": "r"}, "credential": {"name": "s", "key": "k"}}));
@@ -291,6 +294,16 @@ async fn the_controllers_own_identity_stands_in_only_for_a_secret_nobody_named()
         matches!(e, LocationError::MissingCredentials(Provider::Aws)),
         "{e}"
     );
+    // Nothing in the environment and the metadata service disabled: no identity to use.
+    let disabled = ClientSettings {
+        ambient: Some(AmbientCredentials::from_vars([(
+            "AWS_EC2_METADATA_DISABLED".to_string(),
+            "true".to_string(),
+        )])),
+        ..ClientSettings::default()
+    };
+    let e = resolve(&unnamed, None, &disabled).await.unwrap_err();
+    assert!(matches!(e, LocationError::NoAmbientIdentity), "{e}");
     // Other providers still need their Secret, and their message does not offer the flag.
     let gcp = spec(json!({"provider": "gcp", "objectStorage": {"bucket": "b"}}));
     let e = resolve(&gcp, None, &ambient).await.unwrap_err().to_string();
