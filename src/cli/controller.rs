@@ -28,11 +28,17 @@ pub struct ControllerArgs {
     /// metadata service.
     #[arg(long)]
     pub ambient_credentials: bool,
+    /// velero engine: minutes Velero may leave a DeleteBackupRequest untaken, while it works on
+    /// no other request, before each look counts as a failed cleanup (Event CleanupFailed, alert
+    /// BackupGuardCleanupFailing).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub velero_idle_minutes: u64,
 }
 
 impl ControllerArgs {
     fn config(&self) -> anyhow::Result<ControllerConfig> {
         let mut cfg = ControllerConfig::new(&lease_namespace(&self.serve)?);
+        cfg.velero_idle_after = Duration::from_secs(self.velero_idle_minutes * 60);
         if self.ambient_credentials {
             let ambient = AmbientCredentials::from_env();
             tracing::info!(
@@ -164,5 +170,22 @@ mod tests {
         }
         let webhook = Cli::try_parse_from(["backup-guard", "webhook", "--ambient-credentials"]);
         assert!(webhook.is_err(), "the webhook signs nothing");
+    }
+
+    #[test]
+    fn the_velero_idle_limit_is_in_minutes() {
+        let cfg = |line: &[&str]| {
+            let Command::Run(args) = Cli::try_parse_from(line).expect("parses").command else {
+                panic!("run");
+            };
+            args.config().expect("config").velero_idle_after.as_secs()
+        };
+        assert_eq!(cfg(&["backup-guard", "run"]), 30 * 60);
+        assert_eq!(
+            cfg(&["backup-guard", "run", "--velero-idle-minutes", "90"]),
+            90 * 60
+        );
+        let zero = Cli::try_parse_from(["backup-guard", "run", "--velero-idle-minutes", "0"]);
+        assert!(zero.is_err(), "0 would count every request as idle");
     }
 }

@@ -74,7 +74,7 @@ pub enum Error {
     #[error(
         "Velero has not taken DeleteBackupRequest {namespace}/{name} in {}: is \
          Velero running and acting on requests (`kubectl -n {namespace} get deployment velero`, \
-         its logs; it takes one request at a time, so many deletions queue)? The request stays \
+         its logs; no other request is in progress)? The request stays \
          and the cleanup goes on once Velero takes it",
         span(*.seconds)
     )]

@@ -179,13 +179,21 @@ async fn delete_request(
     });
     let phase = str_at(r, &["status", "phase"]);
     let (processed, taken) = (phase == Some("Processed"), phase == Some("InProgress"));
+    // Past the limit and untaken: idle only if Velero is not at work on another request (it
+    // takes one at a time, and a queue of them is normal).
+    let idle = !processed && !taken && age >= idle_after && {
+        let all = list(&api, Kind::DeleteBackupRequest, &ListParams::default()).await?;
+        !all.iter()
+            .any(|o| str_at(o, &["status", "phase"]) == Some("InProgress"))
+    };
     Ok(Some(RequestState {
         processed,
         taken,
-        idle: !processed && !taken && age >= idle_after,
+        idle,
         errors,
         age,
         reported: reported(&name),
+        resource_version: r.metadata.resource_version.clone().unwrap_or_default(),
         name,
     }))
 }

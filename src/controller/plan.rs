@@ -44,9 +44,13 @@ pub struct RequestState {
     pub reported: bool,
     /// Velero has taken it (`InProgress`): too late to withdraw it.
     pub taken: bool,
-    /// Neither taken nor processed, and older than the controller's limit for that
-    /// (`ControllerConfig::velero_idle_after`): Velero is not running, or not acting on requests.
+    /// Neither taken nor processed, older than the controller's limit for that
+    /// (`ControllerConfig::velero_idle_after`), and no request in the namespace `InProgress`:
+    /// Velero is not running, or not acting on requests.
     pub idle: bool,
+    /// Its resourceVersion when observed: a withdrawal deletes only that version, so a request
+    /// Velero took in between is not pulled from under it.
+    pub resource_version: String,
 }
 
 /// Everything [`plan`] reads.

@@ -196,6 +196,7 @@ fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option
         reported,
         taken: false,
         idle: false,
+        resource_version: "1".into(),
     })
 }
 

@@ -45,7 +45,16 @@ pub async fn reconcile(obj: Arc<DynamicObject>, cleaner: Arc<Cleaner>) -> Result
             why,
             release,
             withdraw,
-        } => stop(&cleaner, &backup, why, release, withdraw.as_deref()).await,
+        } => {
+            let withdraw = withdraw.as_deref().map(|name| {
+                let version = observed
+                    .delete_request
+                    .as_ref()
+                    .map(|r| &r.resource_version);
+                (name, version.map_or("", String::as_str))
+            });
+            stop(&cleaner, &backup, why, release, withdraw).await
+        }
         Plan::NotVelero { release } => not_velero(&cleaner, &backup, release).await,
         Plan::Wait { phase } => {
             let note = report::waiting_note(&backup, &phase);
@@ -101,13 +110,17 @@ async fn stop(
     backup: &Object,
     why: Unsanctioned,
     release: bool,
-    withdraw: Option<&str>,
+    withdraw: Option<(&str, &str)>,
 ) -> Result<Action, Error> {
-    // The request first: with it still standing, Velero would delete the data anyway.
-    if let Some(request) = withdraw {
+    // The request first: with it still standing, Velero would delete the data anyway. Only the
+    // version observed untaken: if Velero took it since, the delete fails and the next look
+    // finds it taken, too late to withdraw.
+    if let Some((request, version)) = withdraw {
         let ns = Some(backup.metadata.namespace.as_str());
-        steps::delete(&cleaner.client, Kind::DeleteBackupRequest, ns, request).await?;
+        let client = &cleaner.client;
+        steps::delete_version(client, Kind::DeleteBackupRequest, ns, request, version).await?;
     }
+    let withdraw = withdraw.map(|(request, _)| request);
     if release {
         steps::remove_finalizer(&cleaner.client, backup).await?;
     }

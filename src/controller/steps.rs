@@ -21,6 +21,24 @@ pub async fn delete(
     delete_with(client, kind, namespace, name, &DeleteParams::default()).await
 }
 
+/// [`delete`], only if the object is still at `resource_version` (empty: any version).
+pub async fn delete_version(
+    client: &Client,
+    kind: Kind,
+    namespace: Option<&str>,
+    name: &str,
+    resource_version: &str,
+) -> Result<bool, Error> {
+    let mut params = DeleteParams::default();
+    if !resource_version.is_empty() {
+        params.preconditions = Some(Preconditions {
+            resource_version: Some(resource_version.into()),
+            uid: None,
+        });
+    }
+    delete_with(client, kind, namespace, name, &params).await
+}
+
 async fn delete_with(
     client: &Client,
     kind: Kind,

@@ -193,6 +193,21 @@ pub struct Spec {
     /// BackupStorageLocation: the bucket and prefix its backups are under.
     #[serde(deserialize_with = "lenient::typed")]
     pub object_storage: Option<ObjectStorage>,
+    /// BackupStorageLocation: the configuration keys that pick an account or a directory.
+    #[serde(deserialize_with = "lenient::typed")]
+    pub config: Option<LocationConfig>,
+}
+
+/// A BackupStorageLocation's `spec.config`, the keys that say which storage, not how to reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LocationConfig {
+    /// azure: the storage account (container names are unique only inside one).
+    #[serde(deserialize_with = "lenient::string")]
+    pub storage_account: Option<String>,
+    /// file (the guard's own provider for local use): the directory buckets are under.
+    #[serde(deserialize_with = "lenient::string")]
+    pub root: Option<String>,
 }
 
 /// A BackupStorageLocation's `spec.objectStorage` (the parts that say where files are).

@@ -37,7 +37,8 @@ fn unexpected_field_types_in_spec_read_as_absent() {
     let body =
         br#"{"kind":"AdmissionReview","request":{"uid":"x","resource":{"group":"g","resource":"r"},
         "operation":"CREATE","object":{"spec":{"ttl":5,"backupName":{"a":[1,{"b":null}]},
-        "storageLocation":["x"],"deletionPolicy":null,"volumeSnapshotRef":"x"},
+        "storageLocation":["x"],"deletionPolicy":null,"volumeSnapshotRef":"x",
+        "provider":{},"objectStorage":"x","config":"x"},
         "status":{"phase":true,"expiration":-1.5,"boundVolumeSnapshotContentName":"c"}}}}"#;
     let r = Request::from_review_json(body).expect("decodes");
     let o = r.object.expect("object");
@@ -46,6 +47,9 @@ fn unexpected_field_types_in_spec_read_as_absent() {
     assert_eq!(o.spec.storage_location, None);
     assert_eq!(o.spec.deletion_policy, None);
     assert_eq!(o.spec.volume_snapshot_ref, None);
+    assert_eq!(o.spec.provider, None);
+    assert_eq!(o.spec.object_storage, None);
+    assert_eq!(o.spec.config, None);
     assert_eq!(o.status.phase, None);
     assert_eq!(o.status.expiration, None);
     assert_eq!(

@@ -333,24 +333,39 @@ pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     ))
 }
 
-/// UPDATE of a BackupStorageLocation that backups refer to, changing where their files are:
-/// `spec.provider`, `spec.objectStorage.bucket` or `.prefix` (compared as Velero reads them,
-/// without surrounding slashes). The files stay where they were, and a sanctioned cleanup would
-/// delete a backup of the same name at the new place. Endpoint, region and credentials may
-/// change (the same bucket, reached another way).
+/// The fields of a BackupStorageLocation that say where its backups' files are, as Velero
+/// reads them: the provider without `velero.io/`, bucket and prefix without surrounding slashes,
+/// azure's storage account (container names are unique only inside one), the file provider's root.
+fn location_place(o: &Object) -> [(&'static str, String); 5] {
+    let storage = o.spec.object_storage.clone().unwrap_or_default();
+    let config = o.spec.config.clone().unwrap_or_default();
+    let provider = o.spec.provider.clone().unwrap_or_default();
+    let trim = |v: &str| v.trim().trim_matches('/').to_string();
+    [
+        (
+            "spec.provider",
+            provider
+                .strip_prefix("velero.io/")
+                .unwrap_or(&provider)
+                .to_string(),
+        ),
+        ("spec.objectStorage.bucket", trim(&storage.bucket)),
+        ("spec.objectStorage.prefix", trim(&storage.prefix)),
+        (
+            "spec.config.storageAccount",
+            config.storage_account.unwrap_or_default(),
+        ),
+        ("spec.config.root", config.root.unwrap_or_default()),
+    ]
+}
+
+/// UPDATE of a BackupStorageLocation that backups refer to, changing where their files are
+/// ([`location_place`]). The files stay where they were, and a sanctioned cleanup would delete
+/// a backup of the same name at the new place. Endpoint, region and credentials may change (the
+/// same bucket, reached another way).
 pub fn location_repointed(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let place = |o: &Object| {
-        let storage = o.spec.object_storage.clone().unwrap_or_default();
-        let provider = o.spec.provider.clone().unwrap_or_default();
-        let provider = provider
-            .strip_prefix("velero.io/")
-            .unwrap_or(&provider)
-            .to_string();
-        let trim = |v: &str| v.trim().trim_matches('/').to_string();
-        (provider, trim(&storage.bucket), trim(&storage.prefix))
-    };
-    let (from, to) = (place(old), place(new));
+    let (from, to) = (location_place(old), location_place(new));
     if from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
@@ -358,17 +373,13 @@ pub fn location_repointed(req: &Request, ctx: &Judging<'_>) -> Option<Violation>
     if count == 0 {
         return None;
     }
-    let mut changed = Vec::new();
-    for (field, a, b) in [
-        ("spec.provider", &from.0, &to.0),
-        ("spec.objectStorage.bucket", &from.1, &to.1),
-        ("spec.objectStorage.prefix", &from.2, &to.2),
-    ] {
-        if a != b {
-            changed.push(format!("{field} from {a:?} to {b:?}"));
-        }
-    }
-    let changed = changed.join(", ");
+    let changed = from
+        .iter()
+        .zip(&to)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, a), (_, b))| format!("{field} from {a:?} to {b:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let held = is_held(&old.metadata) || is_held(&new.metadata);
     Some(ctx.holding(held).violation(
         Reason::StorageLocationRepointed,

@@ -1,6 +1,7 @@
 //! Failures that must leave the backup alone (wrong credentials), and the velero engine.
 
 use backup_guard::controller::kinds::Kind;
+use backup_guard::controller::steps;
 use backup_guard::policy::config::Engine;
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
 use backup_guard::policy::Policy;
@@ -313,12 +314,36 @@ async fn velero_engine_files_a_delete_backup_request_and_follows_it_to_the_end()
 async fn a_request_velero_leaves_untaken_is_reported_as_a_failure() {
     let c = cluster().await;
     let (ns, name, policy) = sanctioned_for_velero(&c, "ctl-idle").await;
+    // Velero at work on another backup's request: a queue, not an idle Velero.
+    let other = json!({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+        "metadata": {"name": "other-backup-x1", "namespace": ns},
+        "spec": {"backupName": "other-backup"}});
+    create(&c, Kind::DeleteBackupRequest, other).await;
+    let working = json!({"status": {"phase": "InProgress"}});
+    patch(
+        &c,
+        Kind::DeleteBackupRequest,
+        Some(&ns),
+        "other-backup-x1",
+        working,
+    )
+    .await;
     let idle_after = std::time::Duration::from_secs(2);
     let running = start_with(&c, &ns, policy_state(policy, KEY), |cfg| {
         cfg.velero_idle_after = idle_after;
     });
 
     let filed = name_of(&filed_request(&c, &ns, &name).await);
+    tokio::time::sleep(idle_after * 3).await;
+    touch(&c, &ns, &name).await;
+    tokio::time::sleep(idle_after * 2).await;
+    let idle = "Velero has not taken DeleteBackupRequest";
+    let reported = has_event(&c, &ns, &name, "CleanupFailed", idle).await;
+    assert!(!reported, "a busy Velero is not an idle one");
+    assert_eq!(running.metric("cleanups", &["velero", "failure"]), 0);
+    let api = Kind::DeleteBackupRequest.api(&c, Some(&ns));
+    let done = api.delete("other-backup-x1", &Default::default()).await;
+    done.expect("Velero finishes the other request");
     eventually(
         30,
         "a CleanupFailed Event: Velero has not taken it",
@@ -378,5 +403,43 @@ async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
         .count();
     assert_eq!(stops, 1, "one CleanupStopped per reason");
     running.stop().await;
+    drop_namespace(&c, &ns).await;
+}
+
+/// A withdrawal deletes the request only as it was observed: one Velero has taken since (its
+/// status written, so another resourceVersion) is not pulled from under it.
+#[tokio::test]
+async fn a_request_is_withdrawn_only_as_it_was_observed() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-precond").await;
+    let request = json!({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+        "metadata": {"name": "daily-1-x1", "namespace": ns}, "spec": {"backupName": "daily-1"}});
+    create(&c, Kind::DeleteBackupRequest, request).await;
+    let seen = get(&c, Kind::DeleteBackupRequest, Some(&ns), "daily-1-x1")
+        .await
+        .and_then(|r| r.metadata.resource_version)
+        .expect("resourceVersion");
+    let taken = json!({"status": {"phase": "InProgress"}});
+    patch(
+        &c,
+        Kind::DeleteBackupRequest,
+        Some(&ns),
+        "daily-1-x1",
+        taken,
+    )
+    .await;
+    let kind = Kind::DeleteBackupRequest;
+    let stale = steps::delete_version(&c, kind, Some(&ns), "daily-1-x1", &seen).await;
+    assert!(
+        stale.is_err(),
+        "deleted a request Velero had taken: {stale:?}"
+    );
+    assert!(exists(kind, Some(&ns), "daily-1-x1").await);
+    let now = get(&c, kind, Some(&ns), "daily-1-x1")
+        .await
+        .and_then(|r| r.metadata.resource_version)
+        .expect("resourceVersion");
+    let current = steps::delete_version(&c, kind, Some(&ns), "daily-1-x1", &now).await;
+    assert!(current.expect("the observed version goes"));
     drop_namespace(&c, &ns).await;
 }

@@ -458,7 +458,8 @@ fn a_storage_location_with_backups_keeps_its_bucket_and_prefix() {
         let mut r = as_user(review("delete-bsl-default.json"), user, &[]);
         let mut new = r["request"]["oldObject"].clone();
         for (pointer, value) in changes {
-            *new.pointer_mut(pointer).expect("field exists") = json!(value);
+            let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+            new.pointer_mut(parent).expect("parent exists")[key] = json!(value);
         }
         r["request"]["operation"] = json!("UPDATE");
         r["request"]["object"] = new;
@@ -481,6 +482,11 @@ fn a_storage_location_with_backups_keeps_its_bucket_and_prefix() {
             "/spec/provider",
             "gcp",
             "spec.provider from \"aws\" to \"gcp\"",
+        ),
+        (
+            "/spec/config/storageAccount",
+            "otheraccount",
+            "spec.config.storageAccount from \"\" to \"otheraccount\"",
         ),
     ] {
         let r = update(&[(pointer, value)], "alice");
