@@ -11,7 +11,7 @@ use super::cleaner::Cleaner;
 use super::error::Error;
 use super::kinds::view;
 use super::kinds::Kind;
-use super::plan::{plan, Observed, Plan, Step, WAIT_FOR_BACKUP_S};
+use super::plan::{plan, Observed, Plan, RequestState, Step, WAIT_FOR_BACKUP_S};
 use super::report::{self, backup_name};
 use super::steps;
 use crate::policy::config::Engine;
@@ -46,13 +46,8 @@ pub async fn reconcile(obj: Arc<DynamicObject>, cleaner: Arc<Cleaner>) -> Result
             release,
             withdraw,
         } => {
-            let withdraw = withdraw.as_deref().map(|name| {
-                let version = observed
-                    .delete_request
-                    .as_ref()
-                    .map(|r| &r.resource_version);
-                (name, version.map_or("", String::as_str))
-            });
+            // The plan names the observed request; withdraw it as it was observed.
+            let withdraw = withdraw.and(observed.delete_request.as_ref());
             stop(&cleaner, &backup, why, release, withdraw).await
         }
         Plan::NotVelero { release } => not_velero(&cleaner, &backup, release).await,
@@ -110,17 +105,17 @@ async fn stop(
     backup: &Object,
     why: Unsanctioned,
     release: bool,
-    withdraw: Option<(&str, &str)>,
+    withdraw: Option<&RequestState>,
 ) -> Result<Action, Error> {
     // The request first: with it still standing, Velero would delete the data anyway. Only the
     // version observed untaken: if Velero took it since, the delete fails and the next look
     // finds it taken, too late to withdraw.
-    if let Some((request, version)) = withdraw {
+    if let Some(r) = withdraw {
         let ns = Some(backup.metadata.namespace.as_str());
-        let client = &cleaner.client;
-        steps::delete_version(client, Kind::DeleteBackupRequest, ns, request, version).await?;
+        let (kind, version) = (Kind::DeleteBackupRequest, &r.resource_version);
+        steps::delete_version(&cleaner.client, kind, ns, &r.name, version).await?;
     }
-    let withdraw = withdraw.map(|(request, _)| request);
+    let withdraw = withdraw.map(|r| r.name.as_str());
     if release {
         steps::remove_finalizer(&cleaner.client, backup).await?;
     }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod expiry;
+pub mod locations;
 pub mod messages;
 pub mod mutate;
 pub mod request;

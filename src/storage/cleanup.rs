@@ -164,19 +164,17 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
     let rejected = matches!(err, E::PermissionDenied { .. } | E::Unauthenticated { .. })
         || has(&["401 Unauthorized", "403 Forbidden"]);
+    if let (true, Some(identity)) = (rejected, &location.identity) {
+        return format!(
+            "the store rejected the controller's own AWS identity ({}, --ambient-credentials): \
+             allow its role to list and delete in the bucket, or give the location a credentials \
+             Secret",
+            identity.source
+        )
+        .into();
+    }
     let hint = match err {
-        _ if rejected => match &location.identity {
-            Some(identity) => {
-                return format!(
-                    "the store rejected the controller's own AWS identity ({}, \
-                     --ambient-credentials): allow its role to list and delete in the bucket, or \
-                     give the location a credentials Secret",
-                    identity.source
-                )
-                .into()
-            }
-            None => CREDENTIALS_HINT,
-        },
+        _ if rejected => CREDENTIALS_HINT,
         E::NotFound { .. } => BUCKET_HINT,
         _ if has(&["404 Not Found", "NoSuchBucket", "ContainerNotFound"]) => BUCKET_HINT,
         _ if has(&["error sending request", "timed out", "dns error", "connect"]) => {
