@@ -308,3 +308,23 @@ impl Running {
         }
     }
 }
+
+/// Any change to the Backup makes the controller look again at once (instead of after backoff).
+pub async fn touch(c: &Client, ns: &str, name: &str) {
+    let stamp = rand().to_string();
+    patch(
+        c,
+        Kind::Backup,
+        Some(ns),
+        name,
+        json!({"metadata": {"labels": {"test/touch": stamp}}}),
+    )
+    .await;
+}
+
+pub async fn has_event(c: &Client, ns: &str, name: &str, reason: &str, words: &str) -> bool {
+    events(c, ns, name)
+        .await
+        .iter()
+        .any(|(r, note)| r == reason && note.contains(words))
+}

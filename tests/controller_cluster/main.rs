@@ -14,3 +14,4 @@ mod refusals;
 mod storage_scenario;
 #[path = "../support/storage_servers.rs"]
 mod storage_servers;
+mod velero;

@@ -5,6 +5,7 @@
 mod support;
 
 mod deletions;
+mod locations;
 mod sanctions;
 mod scope;
 mod tampering;

@@ -54,6 +54,20 @@ pub fn settings(counter: Option<&Counter>) -> ClientSettings {
     }
 }
 
+/// `settings` with one retry and short timeouts, for servers that are not there.
+pub fn give_up_quickly(settings: ClientSettings) -> ClientSettings {
+    ClientSettings {
+        retry: RetryConfig {
+            max_retries: 1,
+            retry_timeout: Duration::from_secs(2),
+            ..RetryConfig::default()
+        },
+        timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(1),
+        ..settings
+    }
+}
+
 impl Backend {
     /// Resolve `spec` twice (counting and plain) around a running server or directory.
     pub async fn new(
