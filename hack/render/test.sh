@@ -261,6 +261,7 @@ bad_values=(
   "--set rbac.leaseName=other"
   "--set prometheusRule.admissionLatencyThresholdMs=1000"
   "--set prometheusRule.admissionErrorWindow=ten"
+  "--set policy.cleanup.engine=kopia"
 )
 for b in "${bad_values[@]}"; do
   # shellcheck disable=SC2086
@@ -278,6 +279,7 @@ refusals=(
   "--namespace ops --set policy.velero.namespace=ops|must not be installed in Velero's namespace \"ops\""
   "-f $V/controller-only.yaml --namespace velero|must not be installed in Velero's namespace"
   "--namespace velero --set policy.velero.namespace=velero-system|ok"
+  "--set policy.cleanup.engine=auto|ok"
 )
 for r in "${refusals[@]}"; do
   args=${r%%|*} want=${r#*|}

@@ -6,17 +6,18 @@ use serde_json::Value;
 
 use super::error::{is_not_found, Error};
 use super::kinds::{label_value, view, Kind, RESTORE_FINALIZER_PREFIX, VELERO_BACKUP_UID};
-use super::plan::{ContentState, Named, Observed, RequestState, RestoreState};
-use crate::policy::config::Engine;
+use super::plan::{ContentState, Engine, Named, Observed, RequestState, RestoreState, VeleroOnly};
+use crate::policy::config;
 use crate::policy::request::Object;
 use crate::policy::stamps::{Unsanctioned, CLEANUP_FINALIZER, VELERO_BACKUP_NAME};
 
 /// Observes `backup` under a sanction verdict; dependents are listed only when they matter.
+/// `choice` is the policy's engine; the observation carries the one this backup's cleanup uses.
 pub async fn observe(
     client: &Client,
     backup: &Object,
     sanction: Result<(), Unsanctioned>,
-    engine: Engine,
+    choice: config::Engine,
     velero_namespace: &str,
     reported: &(dyn Fn(&str) -> bool + Sync),
     idle_after: i64,
@@ -24,7 +25,7 @@ pub async fn observe(
     let meta = &backup.metadata;
     let mut o = Observed {
         sanction,
-        engine,
+        engine: engine_for(choice, &VeleroOnly::default(), false),
         finalized: meta.finalizers.iter().any(|f| f == CLEANUP_FINALIZER),
         deleting: meta.deletion_timestamp.is_some(),
         phase: backup.status.phase.clone(),
@@ -33,32 +34,69 @@ pub async fn observe(
         contents: vec![],
         snapshots: vec![],
         pod_volume_backups: vec![],
+        velero_only: VeleroOnly::default(),
         delete_request: None,
     };
     if sanction.is_err() || !o.in_velero_namespace {
         // A cleanup called off must withdraw the request it filed, if Velero has not taken it.
-        if sanction.is_err() && o.finalized && engine == Engine::Velero {
+        if sanction.is_err() && o.finalized && choice != config::Engine::Native {
             o.delete_request = delete_request(client, backup, reported, idle_after).await?;
         }
         return Ok(o);
     }
     let (ns, name) = (meta.namespace.as_str(), meta.name.as_str());
-    match engine {
+    let mut only = velero_only(backup, 0);
+    // Under `auto`, a request already filed for the backup (by an earlier look, or by `velero
+    // backup delete`) keeps it with Velero, so a cleanup never changes engine half-way.
+    if choice != config::Engine::Native {
+        o.delete_request = delete_request(client, backup, reported, idle_after).await?;
+    }
+    if choice != config::Engine::Velero {
+        o.pod_volume_backups = labelled(client, Kind::PodVolumeBackup, Some(ns), name)
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        only.pod_volume_backups = o.pod_volume_backups.len();
+    }
+    o.velero_only = only;
+    o.engine = engine_for(choice, &only, o.delete_request.is_some());
+    match o.engine {
         Engine::Native => {
+            o.delete_request = None;
             o.restores = restores(client, ns, name).await?;
             o.contents = contents(client, name).await?;
             o.snapshots = labelled(client, Kind::VolumeSnapshot, None, name).await?;
-            o.pod_volume_backups = labelled(client, Kind::PodVolumeBackup, Some(ns), name)
-                .await?
-                .into_iter()
-                .map(|n| n.name)
-                .collect();
         }
-        Engine::Velero => {
-            o.delete_request = delete_request(client, backup, reported, idle_after).await?;
-        }
+        Engine::Velero => o.pod_volume_backups.clear(),
     }
     Ok(o)
+}
+
+/// The engine a backup's cleanup uses: the policy's, or under `auto` Velero when the backup
+/// holds something only Velero deletes or Velero has a request for it already, else native.
+pub fn engine_for(choice: config::Engine, only: &VeleroOnly, requested: bool) -> Engine {
+    match choice {
+        config::Engine::Native => Engine::Native,
+        config::Engine::Velero => Engine::Velero,
+        config::Engine::Auto if only.any() || requested => Engine::Velero,
+        config::Engine::Auto => Engine::Native,
+    }
+}
+
+/// What the Backup's own spec and status say only Velero can delete; `pod_volume_backups` as
+/// counted by the caller.
+pub fn velero_only(backup: &Object, pod_volume_backups: usize) -> VeleroOnly {
+    let status = &backup.status;
+    let moves = backup.spec.snapshot_move_data == Some(true);
+    VeleroOnly {
+        provider_snapshots: status.volume_snapshots_attempted.unwrap_or(0),
+        pod_volume_backups,
+        moved_volumes: match moves {
+            true => status.backup_item_operations_attempted.unwrap_or(0),
+            false => 0,
+        },
+    }
 }
 
 /// Lists a kind; a kind whose CRD is not installed has no objects.
@@ -211,4 +249,89 @@ pub async fn current_backup(
         .await
         .map_err(|e| Error::kube(format!("reading Backup {namespace}/{name}"), e))?;
     Ok(got.map(|b| view(&b)).filter(|b| b.metadata.uid == uid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn backup(spec: Value, status: Value) -> Object {
+        let backup = json!({"apiVersion": "velero.io/v1", "kind": "Backup",
+            "metadata": {"name": "daily-1", "namespace": "velero"}, "spec": spec, "status": status});
+        serde_json::from_value(backup).expect("a Backup")
+    }
+
+    #[test]
+    fn the_backup_says_what_only_velero_deletes() {
+        let plain = backup(
+            json!({"storageLocation": "default"}),
+            json!({"phase": "Completed"}),
+        );
+        assert!(!velero_only(&plain, 0).any());
+        assert_eq!(velero_only(&plain, 2).pod_volume_backups, 2);
+
+        let snapshots = backup(json!({}), json!({"volumeSnapshotsAttempted": 3}));
+        assert_eq!(velero_only(&snapshots, 0).provider_snapshots, 3);
+
+        // Item operations count as moved data only when the data mover was asked for: CSI
+        // snapshots alone are operations too, and the native engine deletes those itself.
+        let operations =
+            json!({"backupItemOperationsAttempted": 2, "csiVolumeSnapshotsAttempted": 2});
+        let csi = backup(json!({"snapshotMoveData": false}), operations.clone());
+        assert!(!velero_only(&csi, 0).any());
+        let moved = backup(json!({"snapshotMoveData": true}), operations);
+        assert_eq!(velero_only(&moved, 0).moved_volumes, 2);
+
+        // Nonsense where a count belongs reads as nothing, never as an error.
+        let odd = backup(
+            json!({"snapshotMoveData": "yes"}),
+            json!({"volumeSnapshotsAttempted": "x"}),
+        );
+        assert!(!velero_only(&odd, 0).any());
+    }
+
+    #[test]
+    fn auto_hands_to_velero_what_only_velero_deletes() {
+        let nothing = VeleroOnly::default();
+        let pvbs = VeleroOnly {
+            pod_volume_backups: 1,
+            ..nothing
+        };
+        let snapshots = VeleroOnly {
+            provider_snapshots: 1,
+            ..nothing
+        };
+        let moved = VeleroOnly {
+            moved_volumes: 1,
+            ..nothing
+        };
+        for only in [pvbs, snapshots, moved] {
+            assert_eq!(
+                engine_for(config::Engine::Auto, &only, false),
+                Engine::Velero
+            );
+            assert_eq!(
+                engine_for(config::Engine::Native, &only, false),
+                Engine::Native
+            );
+        }
+        assert_eq!(
+            engine_for(config::Engine::Auto, &nothing, false),
+            Engine::Native
+        );
+        // A request already filed keeps the cleanup with Velero.
+        assert_eq!(
+            engine_for(config::Engine::Auto, &nothing, true),
+            Engine::Velero
+        );
+        assert_eq!(
+            engine_for(config::Engine::Native, &nothing, true),
+            Engine::Native
+        );
+        assert_eq!(
+            engine_for(config::Engine::Velero, &nothing, false),
+            Engine::Velero
+        );
+    }
 }

@@ -4,8 +4,35 @@
 //! and applies them in order. Every step is idempotent, so a plan made after a crash simply
 //! repeats what may already be done and continues.
 
-use crate::policy::config::Engine;
 use crate::policy::stamps::Unsanctioned;
+
+/// The engine a cleanup runs with: the policy's `cleanup.engine`, with `auto` decided for the
+/// backup (see [`super::observe::engine_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Native,
+    Velero,
+}
+
+/// What a backup holds that only Velero can delete: the native engine leaves it in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VeleroOnly {
+    /// Volume snapshots Velero's snapshotter plugins took or tried (`status.volumeSnapshotsAttempted`):
+    /// EBS, GCE or Azure disk snapshots, deleted through the provider's plugin.
+    pub provider_snapshots: u64,
+    /// PodVolumeBackups of the backup: file-system backups in the kopia or restic repository.
+    pub pod_volume_backups: usize,
+    /// Data mover operations (`spec.snapshotMoveData` with
+    /// `status.backupItemOperationsAttempted`): CSI snapshot data moved into the repository.
+    pub moved_volumes: u64,
+}
+
+impl VeleroOnly {
+    /// Whether there is anything only Velero can delete.
+    pub fn any(&self) -> bool {
+        *self != VeleroOnly::default()
+    }
+}
 
 /// A Restore of the backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +85,7 @@ pub struct RequestState {
 pub struct Observed {
     /// Whether the backup is sanctioned now, and if not, why.
     pub sanction: Result<(), Unsanctioned>,
+    /// The engine this backup's cleanup uses (under `auto`, decided for the backup).
     pub engine: Engine,
     /// Our finalizer `backup-guard.io/cleanup` is on the Backup.
     pub finalized: bool,
@@ -71,6 +99,8 @@ pub struct Observed {
     pub contents: Vec<ContentState>,
     pub snapshots: Vec<Named>,
     pub pod_volume_backups: Vec<String>,
+    /// What only Velero can delete (counted for a backup being cleaned up in Velero's namespace).
+    pub velero_only: VeleroOnly,
     /// Velero engine only.
     pub delete_request: Option<RequestState>,
 }

@@ -12,6 +12,7 @@ fn observed() -> Observed {
         contents: vec![],
         snapshots: vec![],
         pod_volume_backups: vec![],
+        velero_only: VeleroOnly::default(),
         delete_request: None,
     }
 }

@@ -11,10 +11,11 @@ use super::cleaner::Cleaner;
 use super::error::Error;
 use super::kinds::view;
 use super::kinds::Kind;
-use super::plan::{plan, Observed, Plan, RequestState, Step, WAIT_FOR_BACKUP_S};
+use super::observe::{engine_for, velero_only};
+use super::plan::WAIT_FOR_BACKUP_S;
+use super::plan::{plan, Engine, Observed, Plan, RequestState, Step, VeleroOnly};
 use super::report::{self, backup_name};
 use super::steps;
-use crate::policy::config::Engine;
 use crate::policy::request::Object;
 use crate::policy::stamps::{SanctionFacts, Unsanctioned, CLEANUP_FINALIZER};
 
@@ -67,7 +68,12 @@ pub async fn reconcile(obj: Arc<DynamicObject>, cleaner: Arc<Cleaner>) -> Result
 /// a failed attempt like any other, with its Event and metric, retried with backoff.
 async fn unobservable(cleaner: &Cleaner, backup: &Object, error: &Error) -> Action {
     let delay = cleaner.backoff(&backup.metadata.uid);
-    let engine = cleaner.policy().cleanup.engine;
+    // The engine as far as the Backup alone tells (under `auto`, its PodVolumeBackups are unseen).
+    let engine = engine_for(
+        cleaner.policy().cleanup.engine,
+        &velero_only(backup, 0),
+        false,
+    );
     cleaner
         .metrics
         .cleanups
@@ -142,12 +148,9 @@ async fn clean(
     let engine = observed.engine;
     cleaner.mark_started(uid);
     if plan.first() == Some(&Step::AddFinalizer) {
-        let note = format!(
-            "deletion of backup {} sanctioned ({}); cleaning up with the {} engine",
-            backup_name(backup),
-            report::who(backup, facts),
-            report::engine_name(engine)
-        );
+        let choice = cleaner.policy().cleanup.engine;
+        let only = &observed.velero_only;
+        let note = report::started_note(backup, facts, choice, engine, only);
         tracing::info!(backup = %backup_name(backup), "{note}");
         cleaner.event(backup, false, "CleanupStarted", note).await;
     }
@@ -165,7 +168,17 @@ async fn clean(
     let resumed = plan.first() != Some(&Step::AddFinalizer);
     let done = cleaner.tally(uid, &pass, resumed);
     match outcome {
-        Ok(Outcome::Completed) => Ok(finished(cleaner, backup, facts, engine, &done).await),
+        Ok(Outcome::Completed) => {
+            // What the native engine left: the PodVolumeBackups it deleted, over every pass.
+            let left = match engine {
+                Engine::Native => VeleroOnly {
+                    pod_volume_backups: done.pod_volume_backups,
+                    ..observed.velero_only
+                },
+                Engine::Velero => VeleroOnly::default(),
+            };
+            Ok(finished(cleaner, backup, facts, engine, &done, &left).await)
+        }
         Ok(Outcome::Waiting(delay)) => {
             cleaner.succeeded(uid);
             Ok(Action::requeue(delay))
@@ -201,6 +214,7 @@ async fn finished(
     facts: &SanctionFacts,
     engine: Engine,
     done: &Report,
+    left: &VeleroOnly,
 ) -> Action {
     let took = cleaner.finish(&backup.metadata.uid);
     let m = &cleaner.metrics;
@@ -208,7 +222,7 @@ async fn finished(
         .with_label_values(&[report::engine_name(engine), "success"])
         .inc();
     m.cleanup_duration.observe(took.as_secs_f64());
-    let note = report::success_note(backup, facts, engine, done);
+    let note = report::success_note(backup, facts, engine, done, left);
     tracing::info!(backup = %backup_name(backup), "{note}");
     cleaner.event(backup, false, "CleanupSucceeded", note).await;
     Action::await_change()

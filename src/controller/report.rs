@@ -6,8 +6,8 @@ use kube::runtime::events::{Event, EventType, Recorder};
 
 use super::apply::{Failure, Report};
 use super::cleaner::Cleaner;
-use super::plan::{Named, Step};
-use crate::policy::config::Engine;
+use super::plan::{Engine, Named, Step, VeleroOnly};
+use crate::policy::config;
 use crate::policy::request::Object;
 use crate::policy::stamps::{
     SanctionFacts, Stamp, Unsanctioned, CLEANUP_FINALIZER, DELETE_REQUEST,
@@ -45,8 +45,71 @@ pub fn who(backup: &Object, facts: &SanctionFacts) -> String {
     text
 }
 
-/// The success note: who asked, who approved, what is gone.
-pub fn success_note(backup: &Object, facts: &SanctionFacts, engine: Engine, r: &Report) -> String {
+/// What only Velero can delete, in words ("" when nothing).
+pub fn velero_only_text(only: &VeleroOnly) -> String {
+    let parts = [
+        (
+            only.provider_snapshots,
+            "volume snapshot(s) taken by Velero's snapshotter plugins",
+        ),
+        (
+            u64::try_from(only.pod_volume_backups).unwrap_or(u64::MAX),
+            "PodVolumeBackup(s)' data in the kopia/restic repository",
+        ),
+        (
+            only.moved_volumes,
+            "data mover upload(s) in the backup repository",
+        ),
+    ];
+    let parts: Vec<String> = parts
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    parts.join(", ")
+}
+
+/// The start note: who asked and approved, the engine, and under `auto` why it was chosen; with
+/// the native engine, what it leaves in place.
+pub fn started_note(
+    backup: &Object,
+    facts: &SanctionFacts,
+    choice: config::Engine,
+    engine: Engine,
+    only: &VeleroOnly,
+) -> String {
+    let mut note = format!(
+        "deletion of backup {} sanctioned ({}); cleaning up with the {} engine",
+        backup_name(backup),
+        who(backup, facts),
+        engine_name(engine)
+    );
+    let what = velero_only_text(only);
+    match (engine, choice) {
+        (Engine::Velero, config::Engine::Auto) if what.is_empty() => note.push_str(
+            " (cleanup.engine auto: Velero already has a DeleteBackupRequest for the backup)",
+        ),
+        (Engine::Velero, config::Engine::Auto) => note.push_str(&format!(
+            " (cleanup.engine auto: the backup holds {what}, which only Velero deletes)"
+        )),
+        (Engine::Native, _) if !what.is_empty() => note.push_str(&format!(
+            ". The native engine leaves in place {what}: only Velero deletes those (cleanup.engine \
+             auto or velero hands such backups to Velero)"
+        )),
+        _ => {}
+    }
+    note
+}
+
+/// The success note: who asked, who approved, what is gone, and (native engine) what only
+/// Velero could have deleted and is left.
+pub fn success_note(
+    backup: &Object,
+    facts: &SanctionFacts,
+    engine: Engine,
+    r: &Report,
+    left: &VeleroOnly,
+) -> String {
     let head = format!(
         "backup {} cleaned up ({} engine); {}.",
         backup_name(backup),
@@ -90,7 +153,11 @@ pub fn success_note(backup: &Object, facts: &SanctionFacts, engine: Engine, r: &
     } else {
         ""
     };
-    format!("{head} Deleted {}{resumed}.", parts.join("; "))
+    let left = match velero_only_text(left) {
+        what if what.is_empty() => String::new(),
+        what => format!(" Left in place, as only Velero deletes them: {what}."),
+    };
+    format!("{head} Deleted {}{resumed}.{left}", parts.join("; "))
 }
 
 /// What a step does, in words.
@@ -230,5 +297,98 @@ impl Cleaner {
         if let Err(e) = recorder.publish(&event, &reference(backup)).await {
             tracing::warn!(backup = %backup_name(backup), reason, error = %e, "cannot post Event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup() -> Object {
+        let mut b = Object::default();
+        b.metadata.namespace = "velero".into();
+        b.metadata.name = "daily-1".into();
+        b
+    }
+
+    const SNAPSHOTS_AND_PVBS: VeleroOnly = VeleroOnly {
+        provider_snapshots: 2,
+        pod_volume_backups: 1,
+        moved_volumes: 0,
+    };
+
+    #[test]
+    fn what_only_velero_deletes_is_named_with_its_counts() {
+        assert_eq!(velero_only_text(&VeleroOnly::default()), "");
+        assert_eq!(
+            velero_only_text(&SNAPSHOTS_AND_PVBS),
+            "2 volume snapshot(s) taken by Velero's snapshotter plugins, 1 PodVolumeBackup(s)' \
+             data in the kopia/restic repository"
+        );
+        let moved = VeleroOnly {
+            moved_volumes: 3,
+            ..VeleroOnly::default()
+        };
+        assert_eq!(
+            velero_only_text(&moved),
+            "3 data mover upload(s) in the backup repository"
+        );
+    }
+
+    #[test]
+    fn the_start_note_says_why_auto_chose_and_what_native_leaves() {
+        let (b, facts) = (backup(), SanctionFacts::default());
+        let only = SNAPSHOTS_AND_PVBS;
+        let auto = started_note(&b, &facts, config::Engine::Auto, Engine::Velero, &only);
+        assert!(auto.contains("with the velero engine (cleanup.engine auto: the backup holds 2 volume snapshot(s)"), "{auto}");
+        let requested = started_note(
+            &b,
+            &facts,
+            config::Engine::Auto,
+            Engine::Velero,
+            &VeleroOnly::default(),
+        );
+        assert!(
+            requested.contains("Velero already has a DeleteBackupRequest"),
+            "{requested}"
+        );
+        let native = started_note(&b, &facts, config::Engine::Native, Engine::Native, &only);
+        assert!(
+            native.contains("The native engine leaves in place 2 volume snapshot(s)"),
+            "{native}"
+        );
+        assert!(native.contains("cleanup.engine auto or velero"), "{native}");
+        // Nothing to say when there is nothing only Velero deletes, or Velero was asked for.
+        for (choice, engine, only) in [
+            (
+                config::Engine::Native,
+                Engine::Native,
+                VeleroOnly::default(),
+            ),
+            (config::Engine::Auto, Engine::Native, VeleroOnly::default()),
+            (config::Engine::Velero, Engine::Velero, only),
+        ] {
+            let note = started_note(&b, &facts, choice, engine, &only);
+            let end = format!("cleaning up with the {} engine", engine_name(engine));
+            assert!(note.ends_with(&end), "{note}");
+        }
+    }
+
+    #[test]
+    fn the_success_note_lists_what_was_left() {
+        let (b, facts) = (backup(), SanctionFacts::default());
+        let done = Report {
+            backup_keys: 12,
+            pod_volume_backups: 1,
+            ..Report::default()
+        };
+        let note = success_note(&b, &facts, Engine::Native, &done, &SNAPSHOTS_AND_PVBS);
+        assert!(
+            note.contains("Deleted 12 storage object(s) of the backup"),
+            "{note}"
+        );
+        assert!(note.ends_with("Left in place, as only Velero deletes them: 2 volume snapshot(s) taken by Velero's snapshotter plugins, 1 PodVolumeBackup(s)' data in the kopia/restic repository."), "{note}");
+        let clean = success_note(&b, &facts, Engine::Native, &done, &VeleroOnly::default());
+        assert!(!clean.contains("Left in place"), "{clean}");
     }
 }

@@ -257,6 +257,10 @@ pub enum Engine {
     Native,
     /// The controller files a DeleteBackupRequest and follows it.
     Velero,
+    /// Per backup: `velero` for a backup holding what only Velero can delete (volume snapshots
+    /// taken by its snapshotter plugins, file-system backups, data moved by its data mover),
+    /// `native` for the rest.
+    Auto,
 }
 
 /// `cleanup:`.

@@ -68,6 +68,23 @@ fn bad_mode_and_bad_duration_are_errors() {
 }
 
 #[test]
+fn the_cleanup_engine_is_native_velero_or_auto() {
+    for (text, engine) in [
+        ("native", Engine::Native),
+        ("velero", Engine::Velero),
+        ("auto", Engine::Auto),
+    ] {
+        let p = Policy::parse(&format!("cleanup:\n  engine: {text}\n")).expect(text);
+        assert_eq!(p.cleanup.engine, engine);
+    }
+    let err = Policy::parse("cleanup:\n  engine: kopia\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `kopia`"), "{err}");
+    assert!(err.contains("auto"), "the valid values are named: {err}");
+}
+
+#[test]
 fn required_approval_without_approvers_is_rejected() {
     let err =
         Policy::parse("approval:\n  required: true\n  approvers: {groups: []}\n").unwrap_err();

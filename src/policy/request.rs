@@ -196,6 +196,9 @@ pub struct Spec {
     /// BackupStorageLocation: the configuration keys that pick an account or a directory.
     #[serde(deserialize_with = "lenient::typed")]
     pub config: Option<LocationConfig>,
+    /// Backup: CSI snapshot data moved into the backup repository (the controller reads it).
+    #[serde(deserialize_with = "lenient::typed")]
+    pub snapshot_move_data: Option<bool>,
 }
 
 /// A BackupStorageLocation's `spec.config`, the keys that say which storage, not how to reach it.
@@ -230,7 +233,7 @@ pub struct SnapshotRef {
     pub name: String,
 }
 
-/// The union of the `status` fields the rules read.
+/// The union of the `status` fields the rules (and the controller) read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Status {
@@ -245,6 +248,13 @@ pub struct Status {
     /// VolumeSnapshot: the content it is bound to.
     #[serde(deserialize_with = "lenient::string")]
     pub bound_volume_snapshot_content_name: Option<String>,
+    /// Backup: volume snapshots Velero's snapshotter plugins took or tried (the controller).
+    #[serde(deserialize_with = "lenient::typed")]
+    pub volume_snapshots_attempted: Option<u64>,
+    /// Backup: asynchronous plugin operations, the data mover's uploads among them (the
+    /// controller).
+    #[serde(deserialize_with = "lenient::typed")]
+    pub backup_item_operations_attempted: Option<u64>,
 }
 
 /// A Kubernetes object reduced to what the guard reads.

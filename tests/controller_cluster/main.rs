@@ -3,6 +3,7 @@
 //! Run: `cargo test --features e2e --test controller_cluster` on a cluster without the guard's
 //! webhook (this suite signs the stamps itself, as the webhook would).
 
+mod auto;
 mod engines;
 mod fixtures;
 mod harness;

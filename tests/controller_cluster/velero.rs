@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::fixtures::*;
 use crate::harness::*;
 
-async fn delete_requests(c: &Client, ns: &str, backup: &str) -> Vec<Value> {
+pub async fn delete_requests(c: &Client, ns: &str, backup: &str) -> Vec<Value> {
     let lp = ListParams::default().labels(&format!("velero.io/backup-name={backup}"));
     let list = Kind::DeleteBackupRequest
         .api(c, Some(ns))
@@ -29,7 +29,7 @@ async fn delete_requests(c: &Client, ns: &str, backup: &str) -> Vec<Value> {
 /// Plays Velero's deletion controller on `request`, in its order: takes the request, marks the
 /// Backup `Deleting`, then either records `errors` or deletes the Backup, marks the request
 /// `Processed` and deletes every request for the backup (by name and uid labels).
-async fn process(c: &Client, ns: &str, request: &str, errors: &[&str], backup: &str) {
+pub async fn process(c: &Client, ns: &str, request: &str, errors: &[&str], backup: &str) {
     let (requests, backups) = (Kind::DeleteBackupRequest, Kind::Backup);
     let taken = json!({"status": {"phase": "InProgress"}});
     patch(c, requests, Some(ns), request, taken).await;
@@ -65,7 +65,7 @@ async fn sanctioned_for_velero(c: &Client, prefix: &str) -> (String, String, Pol
 }
 
 /// Waits for the controller's DeleteBackupRequest; returns it as JSON.
-async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
+pub async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
     eventually(30, "a DeleteBackupRequest", || async {
         !delete_requests(c, ns, name).await.is_empty()
     })
@@ -73,7 +73,7 @@ async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
     delete_requests(c, ns, name).await.remove(0)
 }
 
-fn name_of(request: &Value) -> String {
+pub fn name_of(request: &Value) -> String {
     request["metadata"]["name"]
         .as_str()
         .expect("name")
