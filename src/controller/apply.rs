@@ -168,11 +168,11 @@ impl Cleaner {
                 return Ok(Some(Outcome::Waiting(POLL)));
             }
             Step::AwaitDeleteRequest(_) => return Ok(Some(Outcome::Waiting(POLL))),
-            Step::ReportIdleRequest { name, age } => {
+            Step::ReportIdleRequest { name, since } => {
                 return Err(Error::VeleroIdle {
                     namespace: ns.into(),
                     name: name.clone(),
-                    seconds: *age,
+                    since: since.clone(),
                 })
             }
             Step::ReportDeleteRequestErrors { name, errors } => {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use kube::runtime::events::Reporter;
+use kube::runtime::events::{Recorder, Reporter};
 use kube::Client;
 use tokio::sync::watch;
 
@@ -55,6 +55,9 @@ struct Memory {
     tallies: HashMap<String, Report>,
     /// Why a cleanup was last stopped, per backup (one Event per reason).
     stopped: HashMap<String, Unsanctioned>,
+    /// The last Event posted per backup (reason and note) and the recorder that posted it: the
+    /// same Event again counts up its series instead of adding an Event.
+    events: HashMap<String, (String, String, Recorder)>,
 }
 
 impl Cleaner {
@@ -185,10 +188,28 @@ impl Cleaner {
         memory.filed.remove(uid);
         memory.waiting.remove(uid);
         memory.tallies.remove(uid);
+        memory.events.remove(uid);
         memory
             .started
             .remove(uid)
             .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// The recorder for an Event on a backup: the one that posted the backup's last Event when
+    /// this one repeats it (same reason and note), so it is counted in that Event's series; a
+    /// fresh one otherwise, as a recorder folds every Event of one reason into the first one's
+    /// note.
+    pub(super) fn recorder(&self, uid: &str, reason: &str, note: &str) -> Recorder {
+        let mut memory = self.memory();
+        if let Some((r, n, recorder)) = memory.events.get(uid) {
+            if r == reason && n == note {
+                return recorder.clone();
+            }
+        }
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let last = (reason.to_string(), note.to_string(), recorder.clone());
+        memory.events.insert(uid.into(), last);
+        recorder
     }
 
     /// Counts a failure; returns the delay before the next attempt (5 s doubling up to 5 min).

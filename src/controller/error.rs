@@ -72,30 +72,20 @@ pub enum Error {
     Velero { name: String, errors: String },
     /// Velero has not taken the DeleteBackupRequest (`velero` engine) for too long.
     #[error(
-        "Velero has not taken DeleteBackupRequest {namespace}/{name} in {}: is \
+        "Velero has not taken DeleteBackupRequest {namespace}/{name}, filed at {since}: is \
          Velero running and acting on requests (`kubectl -n {namespace} get deployment velero`, \
          its logs; no other request is in progress)? The request stays \
-         and the cleanup goes on once Velero takes it",
-        span(*.seconds)
+         and the cleanup goes on once Velero takes it"
     )]
     VeleroIdle {
         namespace: String,
         name: String,
-        /// The request's age.
-        seconds: i64,
+        /// When the request was filed (RFC 3339): the same at every look, so repeats fold.
+        since: String,
     },
     /// This replica lost the leader lease mid-cleanup; the new leader resumes.
     #[error("lost the leader lease; the replica holding it resumes the cleanup")]
     NotLeader,
-}
-
-/// A wait in words: seconds under two minutes, else whole minutes.
-fn span(seconds: i64) -> String {
-    if seconds < 120 {
-        format!("{seconds} seconds")
-    } else {
-        format!("{} minutes", seconds / 60)
-    }
 }
 
 impl Error {

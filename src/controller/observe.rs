@@ -1,5 +1,6 @@
 //! Reads what a plan needs: the Backup's own state and the objects that belong to it.
 
+use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::Client;
 use serde_json::Value;
@@ -33,6 +34,7 @@ pub async fn observe(
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
+        outside_run: 0,
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
@@ -65,8 +67,11 @@ pub async fn observe(
         Engine::Native => {
             o.delete_request = None;
             o.restores = restores(client, ns, name).await?;
-            o.contents = contents(client, name).await?;
-            o.snapshots = labelled(client, Kind::VolumeSnapshot, None, name).await?;
+            let run = run_of(backup);
+            let (contents, other_contents) = contents(client, name, run).await?;
+            let (snapshots, other_snapshots) = snapshots(client, name, run).await?;
+            (o.contents, o.snapshots) = (contents, snapshots);
+            o.outside_run = other_contents + other_snapshots;
         }
         Engine::Velero => o.pod_volume_backups.clear(),
     }
@@ -142,10 +147,17 @@ async fn restores(client: &Client, ns: &str, backup: &str) -> Result<Vec<Restore
     Ok(found)
 }
 
-async fn contents(client: &Client, backup: &str) -> Result<Vec<ContentState>, Error> {
+/// The contents labelled with the backup's name that were created during its run, and how many
+/// were not.
+async fn contents(
+    client: &Client,
+    backup: &str,
+    run: Option<Run>,
+) -> Result<(Vec<ContentState>, usize), Error> {
     let api = Kind::VolumeSnapshotContent.api(client, None);
-    let mut found: Vec<ContentState> = list(&api, Kind::VolumeSnapshotContent, &by_backup(backup))
-        .await?
+    let labelled = list(&api, Kind::VolumeSnapshotContent, &by_backup(backup)).await?;
+    let (labelled, outside) = during(labelled, run);
+    let mut found: Vec<ContentState> = labelled
         .iter()
         .map(|c| ContentState {
             name: c.metadata.name.clone().unwrap_or_default(),
@@ -153,7 +165,69 @@ async fn contents(client: &Client, backup: &str) -> Result<Vec<ContentState>, Er
         })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(found)
+    Ok((found, outside))
+}
+
+/// The VolumeSnapshots (any namespace) labelled with the backup's name that were created during
+/// its run, and how many were not.
+async fn snapshots(
+    client: &Client,
+    backup: &str,
+    run: Option<Run>,
+) -> Result<(Vec<Named>, usize), Error> {
+    let api = Kind::VolumeSnapshot.api(client, None);
+    let labelled = list(&api, Kind::VolumeSnapshot, &by_backup(backup)).await?;
+    let (labelled, outside) = during(labelled, run);
+    let mut found: Vec<Named> = labelled.into_iter().map(named).collect();
+    found.sort();
+    Ok((found, outside))
+}
+
+/// When a backup ran: from its start to its completion (open while unknown), each widened by
+/// [`RUN_SLACK`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub from: Timestamp,
+    pub until: Option<Timestamp>,
+}
+
+/// Slack on each side of a run: timestamps are whole seconds, and the snapshot controller
+/// creates a content moments after its snapshot.
+pub const RUN_SLACK: SignedDuration = SignedDuration::from_secs(60);
+
+/// The backup's run, from `status.startTimestamp` and `status.completionTimestamp`; `None` when
+/// the start is unknown (then every labelled snapshot counts as the backup's).
+pub fn run_of(backup: &Object) -> Option<Run> {
+    let time = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    let from = time(&backup.status.start_timestamp)?
+        .checked_sub(RUN_SLACK)
+        .ok()?;
+    let until =
+        time(&backup.status.completion_timestamp).and_then(|t| t.checked_add(RUN_SLACK).ok());
+    Some(Run { from, until })
+}
+
+/// Whether something created at `created` was made during `run` (always when either is unknown).
+pub fn made_during(created: Option<Timestamp>, run: Option<Run>) -> bool {
+    match (created, run) {
+        (Some(t), Some(run)) => t >= run.from && run.until.is_none_or(|u| t <= u),
+        _ => true,
+    }
+}
+
+/// Splits labelled objects into those made during the backup's run and the count of the rest.
+fn during(objects: Vec<DynamicObject>, run: Option<Run>) -> (Vec<DynamicObject>, usize) {
+    let (mine, other): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|o| made_during(o.metadata.creation_timestamp.as_ref().map(|t| t.0), run));
+    (mine, other.len())
+}
+
+fn named(o: DynamicObject) -> Named {
+    Named {
+        namespace: o.metadata.namespace.unwrap_or_default(),
+        name: o.metadata.name.unwrap_or_default(),
+    }
 }
 
 async fn labelled(
@@ -166,10 +240,7 @@ async fn labelled(
     let mut found: Vec<Named> = list(&api, kind, &by_backup(backup))
         .await?
         .into_iter()
-        .map(|o| Named {
-            namespace: o.metadata.namespace.unwrap_or_default(),
-            name: o.metadata.name.unwrap_or_default(),
-        })
+        .map(named)
         .collect();
     found.sort();
     Ok(found)
@@ -225,6 +296,7 @@ async fn delete_request(
             .any(|o| str_at(o, &["status", "phase"]) == Some("InProgress"))
     };
     Ok(Some(RequestState {
+        created: created.map_or_else(String::new, |t| t.to_string()),
         processed,
         taken,
         idle,
@@ -289,6 +361,42 @@ mod tests {
             json!({"volumeSnapshotsAttempted": "x"}),
         );
         assert!(!velero_only(&odd, 0).any());
+    }
+
+    #[test]
+    fn a_snapshot_is_the_backups_only_if_made_during_its_run() {
+        let t = |s: &str| s.parse::<Timestamp>().ok();
+        let status = json!({"startTimestamp": "2026-11-24T20:00:00Z",
+            "completionTimestamp": "2026-11-24T20:10:00Z"});
+        let run = run_of(&backup(json!({}), status));
+        assert!(made_during(t("2026-11-24T20:05:00Z"), run));
+        assert!(
+            made_during(t("2026-11-24T19:59:30Z"), run),
+            "within the slack"
+        );
+        assert!(
+            made_during(t("2026-11-24T20:10:59Z"), run),
+            "within the slack"
+        );
+        assert!(
+            !made_during(t("2026-11-24T19:58:59Z"), run),
+            "made before it started"
+        );
+        assert!(
+            !made_during(t("2026-11-24T20:11:01Z"), run),
+            "made after it finished"
+        );
+        // Not finished (or its completion unknown): open-ended.
+        let start = json!({"startTimestamp": "2026-11-24T20:00:00Z"});
+        let open = run_of(&backup(json!({}), start));
+        assert!(made_during(t("2026-11-25T00:00:00Z"), open));
+        // An unknown start, or an unknown creation: the label alone decides.
+        let completed = backup(json!({}), json!({"phase": "Completed"}));
+        assert_eq!(run_of(&completed), None);
+        assert!(made_during(t("2000-01-01T00:00:00Z"), None));
+        assert!(made_during(None, run));
+        let nonsense = backup(json!({}), json!({"startTimestamp": "yesterday"}));
+        assert_eq!(run_of(&nonsense), None);
     }
 
     #[test]

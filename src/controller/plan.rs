@@ -67,6 +67,8 @@ pub struct RequestState {
     pub errors: Vec<String>,
     /// Seconds since it was created.
     pub age: i64,
+    /// When it was created (RFC 3339; empty when unknown).
+    pub created: String,
     /// Its errors were already reported (Event and metric) by this process.
     pub reported: bool,
     /// Velero has taken it (`InProgress`): too late to withdraw it.
@@ -98,6 +100,10 @@ pub struct Observed {
     pub restores: Vec<RestoreState>,
     pub contents: Vec<ContentState>,
     pub snapshots: Vec<Named>,
+    /// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name but created
+    /// outside its run: not its own (another backup's of the same name, or a snapshot Velero only
+    /// copied), left alone.
+    pub outside_run: usize,
     pub pod_volume_backups: Vec<String>,
     /// What only Velero can delete (counted for a backup being cleaned up in Velero's namespace).
     pub velero_only: VeleroOnly,
@@ -128,9 +134,11 @@ pub enum Step {
     AwaitDeleteRequest(String),
     /// Velero engine: Velero has not taken the request in a long time; report it as a failure
     /// (an Event and the failure metric), keep the request and look again.
+    /// `since`: when the request was filed (RFC 3339), so the report reads the same at every
+    /// look and repeats fold into one Event.
     ReportIdleRequest {
         name: String,
-        age: i64,
+        since: String,
     },
     /// Velero engine: the request finished with errors; report them, retry later.
     ReportDeleteRequestErrors {
@@ -285,7 +293,7 @@ fn velero_steps(o: &Observed, steps: &mut Vec<Step>) -> bool {
         steps.push(if request.idle {
             Step::ReportIdleRequest {
                 name: request.name.clone(),
-                age: request.age,
+                since: request.created.clone(),
             }
         } else {
             Step::AwaitDeleteRequest(request.name.clone())

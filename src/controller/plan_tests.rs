@@ -11,6 +11,7 @@ fn observed() -> Observed {
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
+        outside_run: 0,
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
@@ -194,6 +195,7 @@ fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option
         processed,
         errors: errors.iter().map(|e| e.to_string()).collect(),
         age,
+        created: "2026-11-24T20:00:00Z".into(),
         reported,
         taken: false,
         idle: false,
@@ -224,13 +226,13 @@ fn velero_engine_reports_a_request_velero_leaves_untaken() {
         plan(&o),
         Plan::Clean(vec![Step::ReportIdleRequest {
             name: "daily-1-abcde".into(),
-            age: 1800,
+            since: "2026-11-24T20:00:00Z".into(),
         }])
     );
     // Reporting it changes nothing, so it is no destructive step to re-check sanction for.
     assert!(!Step::ReportIdleRequest {
         name: "x".into(),
-        age: 0
+        since: String::new(),
     }
     .needs_sanction());
 }

@@ -14,7 +14,7 @@ use super::kinds::Kind;
 use super::observe::{engine_for, velero_only};
 use super::plan::WAIT_FOR_BACKUP_S;
 use super::plan::{plan, Engine, Observed, Plan, RequestState, Step, VeleroOnly};
-use super::report::{self, backup_name};
+use super::report::{self, backup_name, Left};
 use super::steps;
 use crate::policy::request::Object;
 use crate::policy::stamps::{SanctionFacts, Unsanctioned, CLEANUP_FINALIZER};
@@ -169,13 +169,17 @@ async fn clean(
     let done = cleaner.tally(uid, &pass, resumed);
     match outcome {
         Ok(Outcome::Completed) => {
-            // What the native engine left: the PodVolumeBackups it deleted, over every pass.
+            // What the native engine left: the data of the PodVolumeBackups it deleted, over
+            // every pass, and other backups' snapshots.
             let left = match engine {
-                Engine::Native => VeleroOnly {
-                    pod_volume_backups: done.pod_volume_backups,
-                    ..observed.velero_only
+                Engine::Native => Left {
+                    velero_only: VeleroOnly {
+                        pod_volume_backups: done.pod_volume_backups,
+                        ..observed.velero_only
+                    },
+                    outside_run: observed.outside_run,
                 },
-                Engine::Velero => VeleroOnly::default(),
+                Engine::Velero => Left::default(),
             };
             Ok(finished(cleaner, backup, facts, engine, &done, &left).await)
         }
@@ -214,7 +218,7 @@ async fn finished(
     facts: &SanctionFacts,
     engine: Engine,
     done: &Report,
-    left: &VeleroOnly,
+    left: &Left,
 ) -> Action {
     let took = cleaner.finish(&backup.metadata.uid);
     let m = &cleaner.metrics;

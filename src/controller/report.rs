@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 
 use super::apply::{Failure, Report};
 use super::cleaner::Cleaner;
@@ -101,14 +101,22 @@ pub fn started_note(
     note
 }
 
-/// The success note: who asked, who approved, what is gone, and (native engine) what only
-/// Velero could have deleted and is left.
+/// What a finished native cleanup did not delete, for its Event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Left {
+    /// What only Velero deletes.
+    pub velero_only: VeleroOnly,
+    /// Snapshots labelled with the backup's name but made outside its run.
+    pub outside_run: usize,
+}
+
+/// The success note: who asked, who approved, what is gone, and (native engine) what was left.
 pub fn success_note(
     backup: &Object,
     facts: &SanctionFacts,
     engine: Engine,
     r: &Report,
-    left: &VeleroOnly,
+    left: &Left,
 ) -> String {
     let head = format!(
         "backup {} cleaned up ({} engine); {}.",
@@ -153,11 +161,23 @@ pub fn success_note(
     } else {
         ""
     };
-    let left = match velero_only_text(left) {
+    let mut tail = match velero_only_text(&left.velero_only) {
         what if what.is_empty() => String::new(),
         what => format!(" Left in place, as only Velero deletes them: {what}."),
     };
-    format!("{head} Deleted {}{resumed}.{left}", parts.join("; "))
+    if left.outside_run > 0 {
+        let status = &backup.status;
+        let (from, until) = (&status.start_timestamp, &status.completion_timestamp);
+        tail.push_str(&format!(
+            " Left alone: {} VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the \
+             backup's name but created outside its run ({} to {}): another backup's of the same \
+             name, or snapshots Velero only copied.",
+            left.outside_run,
+            from.as_deref().unwrap_or("?"),
+            until.as_deref().unwrap_or("-")
+        ));
+    }
+    format!("{head} Deleted {}{resumed}.{tail}", parts.join("; "))
 }
 
 /// What a step does, in words.
@@ -279,10 +299,12 @@ pub fn reference(backup: &Object) -> ObjectReference {
 }
 
 impl Cleaner {
-    /// Posts an Event on the Backup; a failure to post is logged, never fatal.
-    pub(super) async fn event(&self, backup: &Object, warning: bool, reason: &str, note: String) {
-        // A fresh recorder per Event: the shared one would fold a new message into an old series.
-        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+    /// Posts an Event on the Backup; a failure to post is logged, never fatal. The same Event
+    /// as the backup's last one (a failure repeating at the backoff's cap) counts up that
+    /// Event's series (`kubectl describe` shows "x3 over 15m") rather than adding one.
+    pub async fn event(&self, backup: &Object, warning: bool, reason: &str, note: String) {
+        let note: String = note.chars().take(1000).collect();
+        let recorder = self.recorder(&backup.metadata.uid, reason, &note);
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -290,7 +312,7 @@ impl Cleaner {
                 EventType::Normal
             },
             reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(note),
             action: "Cleanup".into(),
             secondary: None,
         };
@@ -382,13 +404,27 @@ mod tests {
             pod_volume_backups: 1,
             ..Report::default()
         };
-        let note = success_note(&b, &facts, Engine::Native, &done, &SNAPSHOTS_AND_PVBS);
+        let left = Left {
+            velero_only: SNAPSHOTS_AND_PVBS,
+            outside_run: 0,
+        };
+        let note = success_note(&b, &facts, Engine::Native, &done, &left);
         assert!(
             note.contains("Deleted 12 storage object(s) of the backup"),
             "{note}"
         );
         assert!(note.ends_with("Left in place, as only Velero deletes them: 2 volume snapshot(s) taken by Velero's snapshotter plugins, 1 PodVolumeBackup(s)' data in the kopia/restic repository."), "{note}");
-        let clean = success_note(&b, &facts, Engine::Native, &done, &VeleroOnly::default());
+        let clean = success_note(&b, &facts, Engine::Native, &done, &Left::default());
         assert!(!clean.contains("Left in place"), "{clean}");
+        assert!(!clean.contains("Left alone"), "{clean}");
+        let mut b = b;
+        b.status.start_timestamp = Some("2026-11-24T20:00:00Z".into());
+        b.status.completion_timestamp = Some("2026-11-24T20:05:00Z".into());
+        let other = Left {
+            outside_run: 2,
+            ..Left::default()
+        };
+        let note = success_note(&b, &facts, Engine::Native, &done, &other);
+        assert!(note.ends_with("Left alone: 2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's name but created outside its run (2026-11-24T20:00:00Z to 2026-11-24T20:05:00Z): another backup's of the same name, or snapshots Velero only copied."), "{note}");
     }
 }

@@ -245,6 +245,9 @@ pub struct Status {
     /// Backup: when Velero started it (RFC 3339).
     #[serde(deserialize_with = "lenient::string")]
     pub start_timestamp: Option<String>,
+    /// Backup: when Velero finished it (RFC 3339; the controller).
+    #[serde(deserialize_with = "lenient::string")]
+    pub completion_timestamp: Option<String>,
     /// VolumeSnapshot: the content it is bound to.
     #[serde(deserialize_with = "lenient::string")]
     pub bound_volume_snapshot_content_name: Option<String>,

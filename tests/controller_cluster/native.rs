@@ -3,6 +3,7 @@
 use backup_guard::controller::kinds::{view, Kind};
 use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
+use k8s_openapi::api::events::v1::Event;
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -143,4 +144,119 @@ async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
         Plan::Stop { release: false, .. }
     ));
     drop_namespace(&c, &n.ns).await;
+}
+
+/// A repeated Event (a failure at the backoff's cap) counts up the series of the first one; a
+/// different one is an Event of its own, and so is the first again after it.
+#[tokio::test]
+async fn a_repeated_event_counts_up_its_series_instead_of_adding_events() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-series").await;
+    let name = format!("{ns}-daily-1");
+    create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
+    let shared = policy_state(velero_in(&ns), KEY);
+    let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "series");
+    let b = view(
+        &get(&c, Kind::Backup, Some(&ns), &name)
+            .await
+            .expect("backup"),
+    );
+    let (same, other) = ("storage unreachable; retry in 300s", "bucket not found");
+    for note in [same, same, same, other, same] {
+        cleaner.event(&b, true, "CleanupFailed", note.into()).await;
+    }
+    let api: kube::Api<Event> = kube::Api::namespaced(c.clone(), &ns);
+    let mut posted: Vec<(String, i32)> = api
+        .list(&Default::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str()))
+        .map(|e| (e.note.unwrap_or_default(), e.series.map_or(1, |s| s.count)))
+        .collect();
+    posted.sort();
+    let expected = vec![
+        (other.to_string(), 1),
+        (same.to_string(), 1),
+        (same.to_string(), 3),
+    ];
+    assert_eq!(posted, expected);
+    drop_namespace(&c, &ns).await;
+}
+
+/// CSI snapshots labelled with a backup's name are its own only if they were made while it ran:
+/// those of another backup of the same name (another Velero installation's, say) stay.
+#[tokio::test]
+async fn snapshots_made_outside_the_backups_run_are_left_alone() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-run").await;
+    let repository = format!("{PREFIX}/kopia/default/kopia.repository");
+    let seeded = Objects::from([(repository, b"repository".to_vec())]);
+    let (_root, loc) = file_location(&ns, &seeded).await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
+    let at = |minutes: i64| (now + jiff::SignedDuration::from_mins(minutes)).to_string();
+    // `ran`'s run is around now, so the snapshots made below are its own; `old` finished an
+    // hour ago, so the snapshots labelled with its name now are not.
+    let runs = [("ran", at(-5), at(5)), ("old", at(-120), at(-60))];
+    for (b, start, end) in &runs {
+        let name = format!("{ns}-{b}");
+        let mut object = backup(&ns, &name, "default");
+        object["status"] = json!({"phase": "Completed", "startTimestamp": start,
+            "completionTimestamp": end});
+        create(&c, Kind::Backup, object).await;
+        let label = json!({"velero.io/backup-name": name});
+        create(&c, Kind::VolumeSnapshotContent, json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshotContent", "metadata": {"name": format!("{name}-vsc"), "labels": label},
+            "spec": {"deletionPolicy": "Retain", "driver": "hostpath.csi.k8s.io",
+                "source": {"snapshotHandle": format!("snap-{name}")},
+                "volumeSnapshotRef": {"name": format!("{name}-vs"), "namespace": ns}}})).await;
+        create(
+            &c,
+            Kind::VolumeSnapshot,
+            json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshot", "metadata": {"name": format!("{name}-vs"), "namespace": ns,
+                "labels": label},
+            "spec": {"source": {"volumeSnapshotContentName": format!("{name}-vsc")}}}),
+        )
+        .await;
+        request_delete(&c, KEY, &ns, &name, &[]).await;
+    }
+    let running = start(&c, &ns, policy_state(velero_in(&ns), KEY));
+    let (ran, old) = (format!("{ns}-ran"), format!("{ns}-old"));
+    for b in [&ran, &old] {
+        eventually(60, "the Backup to be gone", || async {
+            !exists(Kind::Backup, Some(&ns), b).await
+        })
+        .await;
+    }
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    assert!(!exists(Kind::VolumeSnapshotContent, None, &format!("{ran}-vsc")).await);
+    assert!(!exists(Kind::VolumeSnapshot, Some(&ns), &format!("{ran}-vs")).await);
+    let contents = Kind::VolumeSnapshotContent.api(&c, None);
+    let kept = contents
+        .get(&format!("{old}-vsc"))
+        .await
+        .expect("old's content stays");
+    assert_eq!(
+        kept.data["spec"]["deletionPolicy"],
+        json!("Retain"),
+        "not switched to Delete"
+    );
+    assert!(exists(Kind::VolumeSnapshot, Some(&ns), &format!("{old}-vs")).await);
+    let said = format!(
+        "Left alone: 2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's \
+         name but created outside its run ({} to {})",
+        runs[1].1, runs[1].2
+    );
+    eventually(10, "the Event saying what was left alone", || async {
+        has_event(&c, &ns, &old, "CleanupSucceeded", &said).await
+    })
+    .await;
+    running.stop().await;
+    contents
+        .delete(&format!("{old}-vsc"), &Default::default())
+        .await
+        .expect("tidy up");
+    drop_namespace(&c, &ns).await;
 }

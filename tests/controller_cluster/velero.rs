@@ -154,7 +154,9 @@ async fn a_request_velero_leaves_untaken_is_reported_as_a_failure() {
         cfg.velero_idle_after = idle_after;
     });
 
-    let filed = name_of(&filed_request(&c, &ns, &name).await);
+    let request = filed_request(&c, &ns, &name).await;
+    let (filed, at) = (name_of(&request), &request["metadata"]["creationTimestamp"]);
+    let at = at.as_str().expect("creationTimestamp").to_string();
     tokio::time::sleep(idle_after * 3).await;
     touch(&c, &ns, &name).await;
     tokio::time::sleep(idle_after * 2).await;
@@ -169,7 +171,10 @@ async fn a_request_velero_leaves_untaken_is_reported_as_a_failure() {
         30,
         "a CleanupFailed Event: Velero has not taken it",
         || async {
-            let words = format!("Velero has not taken DeleteBackupRequest {ns}/{filed}");
+            // When it was filed, not how long ago: the same words at every look, so the
+            // reports fold into one Event once the backoff is at its cap.
+            let words =
+                format!("Velero has not taken DeleteBackupRequest {ns}/{filed}, filed at {at}:");
             has_event(&c, &ns, &name, "CleanupFailed", &words).await
         },
     )
