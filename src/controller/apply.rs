@@ -172,7 +172,10 @@ impl Cleaner {
                 return Err(Error::VeleroIdle {
                     namespace: ns.into(),
                     name: name.clone(),
-                    since: since.clone(),
+                    since: match since.as_str() {
+                        "" => "an unknown time".into(),
+                        known => known.into(),
+                    },
                 })
             }
             Step::ReportDeleteRequestErrors { name, errors } => {

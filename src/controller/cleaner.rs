@@ -20,6 +20,9 @@ use crate::policy::Policy;
 use crate::server::state::{now, Shared};
 use crate::storage::ClientSettings;
 
+/// The reason of the Event a failed cleanup attempt posts.
+pub const FAILED: &str = "CleanupFailed";
+
 /// Velero takes one DeleteBackupRequest at a time and a deletion with snapshots takes minutes,
 /// so a queue of them is normal; half an hour with nothing taken is not.
 pub const VELERO_IDLE_AFTER: Duration = Duration::from_secs(30 * 60);
@@ -55,9 +58,10 @@ struct Memory {
     tallies: HashMap<String, Report>,
     /// Why a cleanup was last stopped, per backup (one Event per reason).
     stopped: HashMap<String, Unsanctioned>,
-    /// The last Event posted per backup (reason and note) and the recorder that posted it: the
-    /// same Event again counts up its series instead of adding an Event.
-    events: HashMap<String, (String, String, Recorder)>,
+    /// The last failure Event posted per backup (its note) and the recorder that posted it,
+    /// while it is the backup's last Event: the same failure again counts up its series instead
+    /// of adding an Event.
+    failures_posted: HashMap<String, (String, Recorder)>,
 }
 
 impl Cleaner {
@@ -188,27 +192,31 @@ impl Cleaner {
         memory.filed.remove(uid);
         memory.waiting.remove(uid);
         memory.tallies.remove(uid);
-        memory.events.remove(uid);
+        memory.failures_posted.remove(uid);
         memory
             .started
             .remove(uid)
             .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
-    /// The recorder for an Event on a backup: the one that posted the backup's last Event when
-    /// this one repeats it (same reason and note), so it is counted in that Event's series; a
-    /// fresh one otherwise, as a recorder folds every Event of one reason into the first one's
-    /// note.
+    /// The recorder for an Event on a backup. A failure (`CleanupFailed`) that repeats the
+    /// backup's last Event word for word gets the recorder that posted it, so it is counted in
+    /// that Event's series; anything else a fresh one, as a recorder folds every Event of one
+    /// reason into the first one's note. Only a failure is remembered, until the next Event.
     pub(super) fn recorder(&self, uid: &str, reason: &str, note: &str) -> Recorder {
         let mut memory = self.memory();
-        if let Some((r, n, recorder)) = memory.events.get(uid) {
-            if r == reason && n == note {
+        if reason != FAILED {
+            memory.failures_posted.remove(uid);
+            return Recorder::new(self.client.clone(), self.reporter.clone());
+        }
+        if let Some((last, recorder)) = memory.failures_posted.get(uid) {
+            if last == note {
                 return recorder.clone();
             }
         }
         let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
-        let last = (reason.to_string(), note.to_string(), recorder.clone());
-        memory.events.insert(uid.into(), last);
+        let last = (note.to_string(), recorder.clone());
+        memory.failures_posted.insert(uid.into(), last);
         recorder
     }
 

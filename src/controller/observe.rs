@@ -40,29 +40,24 @@ pub async fn observe(
         delete_request: None,
     };
     if sanction.is_err() || !o.in_velero_namespace {
-        // A cleanup called off must withdraw the request it filed, if Velero has not taken it.
-        if sanction.is_err() && o.finalized && choice != config::Engine::Native {
+        // A cleanup called off must withdraw the request it filed, if Velero has not taken it,
+        // whatever the engine now: the policy may have changed since the request was filed.
+        if sanction.is_err() && o.finalized {
             o.delete_request = delete_request(client, backup, reported, idle_after).await?;
         }
         return Ok(o);
     }
     let (ns, name) = (meta.namespace.as_str(), meta.name.as_str());
     let mut only = velero_only(backup, 0);
-    // Under `auto`, a request already filed for the backup (by an earlier look, or by `velero
-    // backup delete`) keeps it with Velero, so a cleanup never changes engine half-way.
     if choice != config::Engine::Native {
         o.delete_request = delete_request(client, backup, reported, idle_after).await?;
     }
     if choice != config::Engine::Velero {
-        o.pod_volume_backups = labelled(client, Kind::PodVolumeBackup, Some(ns), name)
-            .await?
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
+        o.pod_volume_backups = pod_volume_backups(client, backup).await?;
         only.pod_volume_backups = o.pod_volume_backups.len();
     }
     o.velero_only = only;
-    o.engine = engine_for(choice, &only, o.delete_request.is_some());
+    o.engine = engine_for(choice, &only, velero_has_it(&o));
     match o.engine {
         Engine::Native => {
             o.delete_request = None;
@@ -79,14 +74,22 @@ pub async fn observe(
 }
 
 /// The engine a backup's cleanup uses: the policy's, or under `auto` Velero when the backup
-/// holds something only Velero deletes or Velero has a request for it already, else native.
-pub fn engine_for(choice: config::Engine, only: &VeleroOnly, requested: bool) -> Engine {
+/// holds something only Velero deletes or Velero has it already (`velero_has_it`), else native.
+pub fn engine_for(choice: config::Engine, only: &VeleroOnly, velero_has_it: bool) -> Engine {
     match choice {
         config::Engine::Native => Engine::Native,
         config::Engine::Velero => Engine::Velero,
-        config::Engine::Auto if only.any() || requested => Engine::Velero,
+        config::Engine::Auto if only.any() || velero_has_it => Engine::Velero,
         config::Engine::Auto => Engine::Native,
     }
+}
+
+/// Whether Velero has the backup's deletion in hand: a DeleteBackupRequest for it (filed by an
+/// earlier look, by `velero backup delete` or by Velero's TTL collector), or the Backup marked
+/// `Deleting` by Velero, which stays so after Velero deleted its requests. Under `auto` such a
+/// backup stays with Velero: its cleanup is not switched back to native half-way.
+fn velero_has_it(o: &Observed) -> bool {
+    o.delete_request.is_some() || o.phase.as_deref() == Some("Deleting")
 }
 
 /// What the Backup's own spec and status say only Velero can delete; `pod_volume_backups` as
@@ -183,27 +186,32 @@ async fn snapshots(
     Ok((found, outside))
 }
 
-/// When a backup ran: from its start to its completion (open while unknown), each widened by
-/// [`RUN_SLACK`].
+/// When a backup ran: from its start (less [`START_SLACK`]) to its completion (plus
+/// [`END_SLACK`]; open while unknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
     pub from: Timestamp,
     pub until: Option<Timestamp>,
 }
 
-/// Slack on each side of a run: timestamps are whole seconds, and the snapshot controller
-/// creates a content moments after its snapshot.
-pub const RUN_SLACK: SignedDuration = SignedDuration::from_secs(60);
+/// Before a run's start: Velero records it before it makes any snapshot, so only the difference
+/// between its clock and the API server's (and whole seconds). Kept short, as a snapshot made
+/// just before (a user's own, taken by a scheduler at the same minute) is not the backup's.
+pub const START_SLACK: SignedDuration = SignedDuration::from_secs(5);
+
+/// After a run's completion: the snapshot controller creates a content moments after its
+/// snapshot, on the API server's clock rather than Velero's.
+pub const END_SLACK: SignedDuration = SignedDuration::from_secs(60);
 
 /// The backup's run, from `status.startTimestamp` and `status.completionTimestamp`; `None` when
 /// the start is unknown (then every labelled snapshot counts as the backup's).
 pub fn run_of(backup: &Object) -> Option<Run> {
     let time = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
     let from = time(&backup.status.start_timestamp)?
-        .checked_sub(RUN_SLACK)
+        .checked_sub(START_SLACK)
         .ok()?;
     let until =
-        time(&backup.status.completion_timestamp).and_then(|t| t.checked_add(RUN_SLACK).ok());
+        time(&backup.status.completion_timestamp).and_then(|t| t.checked_add(END_SLACK).ok());
     Some(Run { from, until })
 }
 
@@ -230,20 +238,28 @@ fn named(o: DynamicObject) -> Named {
     }
 }
 
-async fn labelled(
-    client: &Client,
-    kind: Kind,
-    ns: Option<&str>,
-    backup: &str,
-) -> Result<Vec<Named>, Error> {
-    let api = kind.api(client, ns);
-    let mut found: Vec<Named> = list(&api, kind, &by_backup(backup))
+/// The backup's PodVolumeBackups, in its namespace: labelled with its name, and with its uid
+/// where Velero labelled one (another backup of the same name has another uid).
+async fn pod_volume_backups(client: &Client, backup: &Object) -> Result<Vec<String>, Error> {
+    let (ns, name) = (&backup.metadata.namespace, &backup.metadata.name);
+    let api = Kind::PodVolumeBackup.api(client, Some(ns));
+    let mut found: Vec<String> = list(&api, Kind::PodVolumeBackup, &by_backup(name))
         .await?
         .into_iter()
-        .map(named)
+        .filter(|p| of_backup(p, &backup.metadata.uid))
+        .map(|p| p.metadata.name.unwrap_or_default())
         .collect();
     found.sort();
     Ok(found)
+}
+
+/// Whether an object Velero labelled for a backup is this one's: the same uid, when labelled
+/// with one.
+fn of_backup(obj: &DynamicObject, uid: &str) -> bool {
+    let labels = obj.metadata.labels.as_ref();
+    labels
+        .and_then(|l| l.get(VELERO_BACKUP_UID))
+        .is_none_or(|u| u == uid)
 }
 
 /// The newest DeleteBackupRequest for this very backup (same uid when Velero labelled it).
@@ -258,14 +274,7 @@ async fn delete_request(
     let requests = list(&api, Kind::DeleteBackupRequest, &by_backup(&meta.name)).await?;
     let newest = requests
         .iter()
-        .filter(|r| {
-            let uid = r
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(VELERO_BACKUP_UID));
-            uid.is_none_or(|u| *u == meta.uid)
-        })
+        .filter(|r| of_backup(r, &meta.uid))
         .max_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let Some(r) = newest else {
         return Ok(None);
@@ -371,16 +380,16 @@ mod tests {
         let run = run_of(&backup(json!({}), status));
         assert!(made_during(t("2026-11-24T20:05:00Z"), run));
         assert!(
-            made_during(t("2026-11-24T19:59:30Z"), run),
-            "within the slack"
+            made_during(t("2026-11-24T19:59:55Z"), run),
+            "within the clocks' slack"
         );
         assert!(
             made_during(t("2026-11-24T20:10:59Z"), run),
-            "within the slack"
+            "a content made just after"
         );
         assert!(
-            !made_during(t("2026-11-24T19:58:59Z"), run),
-            "made before it started"
+            !made_during(t("2026-11-24T19:59:54Z"), run),
+            "a snapshot made before it started (a user's, say)"
         );
         assert!(
             !made_during(t("2026-11-24T20:11:01Z"), run),

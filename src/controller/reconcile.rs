@@ -7,7 +7,7 @@ use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 
 use super::apply::{Outcome, Report};
-use super::cleaner::Cleaner;
+use super::cleaner::{Cleaner, FAILED};
 use super::error::Error;
 use super::kinds::view;
 use super::kinds::Kind;
@@ -81,7 +81,7 @@ async fn unobservable(cleaner: &Cleaner, backup: &Object, error: &Error) -> Acti
         .inc();
     let note = report::unobservable_note(backup, error, delay);
     tracing::warn!(backup = %backup_name(backup), "{note}");
-    cleaner.event(backup, true, "CleanupFailed", note).await;
+    cleaner.event(backup, true, FAILED, note).await;
     Action::requeue(delay)
 }
 
@@ -169,12 +169,16 @@ async fn clean(
     let done = cleaner.tally(uid, &pass, resumed);
     match outcome {
         Ok(Outcome::Completed) => {
-            // What the native engine left: the data of the PodVolumeBackups it deleted, over
-            // every pass, and other backups' snapshots.
+            // What the native engine left: the data of the PodVolumeBackups it deleted (over
+            // every pass of this process, or as this pass found them), and other backups'
+            // snapshots.
+            let pvbs = done
+                .pod_volume_backups
+                .max(observed.velero_only.pod_volume_backups);
             let left = match engine {
                 Engine::Native => Left {
                     velero_only: VeleroOnly {
-                        pod_volume_backups: done.pod_volume_backups,
+                        pod_volume_backups: pvbs,
                         ..observed.velero_only
                     },
                     outside_run: observed.outside_run,
@@ -206,7 +210,7 @@ async fn clean(
                 .inc();
             let note = report::failure_note(backup, &failure, delay);
             tracing::warn!(backup = %backup_name(backup), "{note}");
-            cleaner.event(backup, true, "CleanupFailed", note).await;
+            cleaner.event(backup, true, FAILED, note).await;
             Ok(Action::requeue(delay))
         }
     }

@@ -50,7 +50,7 @@ pub fn velero_only_text(only: &VeleroOnly) -> String {
     let parts = [
         (
             only.provider_snapshots,
-            "volume snapshot(s) taken by Velero's snapshotter plugins",
+            "volume snapshot(s) Velero's snapshotter plugins took or tried",
         ),
         (
             u64::try_from(only.pod_volume_backups).unwrap_or(u64::MAX),
@@ -58,7 +58,7 @@ pub fn velero_only_text(only: &VeleroOnly) -> String {
         ),
         (
             only.moved_volumes,
-            "data mover upload(s) in the backup repository",
+            "data mover operation(s)' data in the backup repository",
         ),
     ];
     let parts: Vec<String> = parts
@@ -86,9 +86,8 @@ pub fn started_note(
     );
     let what = velero_only_text(only);
     match (engine, choice) {
-        (Engine::Velero, config::Engine::Auto) if what.is_empty() => note.push_str(
-            " (cleanup.engine auto: Velero already has a DeleteBackupRequest for the backup)",
-        ),
+        (Engine::Velero, config::Engine::Auto) if what.is_empty() => note
+            .push_str(" (cleanup.engine auto: Velero has the backup's deletion in hand already)"),
         (Engine::Velero, config::Engine::Auto) => note.push_str(&format!(
             " (cleanup.engine auto: the backup holds {what}, which only Velero deletes)"
         )),
@@ -344,7 +343,7 @@ mod tests {
         assert_eq!(velero_only_text(&VeleroOnly::default()), "");
         assert_eq!(
             velero_only_text(&SNAPSHOTS_AND_PVBS),
-            "2 volume snapshot(s) taken by Velero's snapshotter plugins, 1 PodVolumeBackup(s)' \
+            "2 volume snapshot(s) Velero's snapshotter plugins took or tried, 1 PodVolumeBackup(s)' \
              data in the kopia/restic repository"
         );
         let moved = VeleroOnly {
@@ -353,7 +352,7 @@ mod tests {
         };
         assert_eq!(
             velero_only_text(&moved),
-            "3 data mover upload(s) in the backup repository"
+            "3 data mover operation(s)' data in the backup repository"
         );
     }
 
@@ -371,7 +370,7 @@ mod tests {
             &VeleroOnly::default(),
         );
         assert!(
-            requested.contains("Velero already has a DeleteBackupRequest"),
+            requested.contains("Velero has the backup's deletion in hand already"),
             "{requested}"
         );
         let native = started_note(&b, &facts, config::Engine::Native, Engine::Native, &only);
@@ -413,7 +412,7 @@ mod tests {
             note.contains("Deleted 12 storage object(s) of the backup"),
             "{note}"
         );
-        assert!(note.ends_with("Left in place, as only Velero deletes them: 2 volume snapshot(s) taken by Velero's snapshotter plugins, 1 PodVolumeBackup(s)' data in the kopia/restic repository."), "{note}");
+        assert!(note.ends_with("Left in place, as only Velero deletes them: 2 volume snapshot(s) Velero's snapshotter plugins took or tried, 1 PodVolumeBackup(s)' data in the kopia/restic repository."), "{note}");
         let clean = success_note(&b, &facts, Engine::Native, &done, &Left::default());
         assert!(!clean.contains("Left in place"), "{clean}");
         assert!(!clean.contains("Left alone"), "{clean}");

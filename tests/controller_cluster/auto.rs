@@ -3,6 +3,7 @@
 
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::config::Engine;
+use backup_guard::policy::stamps::HOLD;
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -85,4 +86,98 @@ async fn auto_hands_velero_only_backups_to_velero_and_cleans_the_rest_itself() {
     assert_eq!(running.metric("cleanups", &["native", "success"]), 1);
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
+}
+
+/// A backup Velero has in hand already (here: `velero backup delete` ran first) stays with
+/// Velero under `auto` to the end, even once Velero has deleted the request and nothing else
+/// marks the backup as Velero's: it is not cleaned up natively a second time.
+#[tokio::test]
+async fn under_auto_a_backup_velero_has_in_hand_stays_with_velero() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-inhand").await;
+    let name = format!("{ns}-daily-1");
+    let seeded: Objects = backup_files(PREFIX, &name)
+        .into_iter()
+        .map(|k| (k.clone(), k.into_bytes()))
+        .collect();
+    let (_root, loc) = file_location(&ns, &seeded).await;
+    let created = create(&c, Kind::Backup, backup(&ns, &name, "default")).await;
+    let uid = created.metadata.uid.expect("uid");
+    request_delete(&c, KEY, &ns, &name, &[]).await;
+    // What `velero backup delete` files.
+    create(
+        &c,
+        Kind::DeleteBackupRequest,
+        json!({"apiVersion": "velero.io/v1",
+        "kind": "DeleteBackupRequest", "metadata": {"name": format!("{name}-cli"), "namespace": ns,
+            "labels": {"velero.io/backup-name": name, "velero.io/backup-uid": uid}},
+        "spec": {"backupName": name}}),
+    )
+    .await;
+    let mut policy = velero_in(&ns);
+    policy.cleanup.engine = Engine::Auto;
+    let running = start(&c, &ns, policy_state(policy, KEY));
+    eventually(30, "a CleanupStarted Event: Velero has it", || async {
+        let words = "with the velero engine (cleanup.engine auto: Velero has the backup's deletion";
+        has_event(&c, &ns, &name, "CleanupStarted", words).await
+    })
+    .await;
+    // Velero deletes the data (in this test: nothing does), the Backup (our finalizer holds
+    // it), then every request, while the controller is away (restarted, say); back, it finds
+    // no request and nothing only Velero deletes, only the Backup Velero marked `Deleting`.
+    running.stop().await;
+    process(&c, &ns, &format!("{name}-cli"), &[], &name).await;
+    let mut policy = velero_in(&ns);
+    policy.cleanup.engine = Engine::Auto;
+    let running = start(&c, &ns, policy_state(policy, KEY));
+    eventually(30, "the Backup to be gone", || async {
+        !exists(Kind::Backup, Some(&ns), &name).await
+    })
+    .await;
+    eventually(10, "a velero-engine success", || async {
+        running.metric("cleanups", &["velero", "success"]) == 1
+    })
+    .await;
+    assert_eq!(running.metric("cleanups", &["native", "success"]), 0);
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    assert!(
+        delete_requests(&c, &ns, &name).await.is_empty(),
+        "none filed again"
+    );
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
+}
+
+/// A request filed under `auto` is withdrawn when the cleanup is called off, even after the
+/// policy has gone back to `native`: otherwise Velero would still delete the held backup's data.
+#[tokio::test]
+async fn a_request_filed_under_auto_is_withdrawn_on_a_hold_after_a_switch_to_native() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-autohold").await;
+    let name = format!("{ns}-daily-1");
+    let mut with_snapshots = backup(&ns, &name, "default");
+    with_snapshots["status"] = json!({"phase": "Completed", "volumeSnapshotsAttempted": 1});
+    create(&c, Kind::Backup, with_snapshots).await;
+    request_delete(&c, KEY, &ns, &name, &[]).await;
+    let mut policy = velero_in(&ns);
+    policy.cleanup.engine = Engine::Auto;
+    let shared = policy_state(policy.clone(), KEY);
+    let running = start(&c, &ns, shared.clone());
+    let filed = name_of(&filed_request(&c, &ns, &name).await);
+
+    policy.cleanup.engine = Engine::Native;
+    shared.policy.store(std::sync::Arc::new(policy));
+    let hold = json!({"metadata": {"labels": {HOLD: "true"}}});
+    patch(&c, Kind::Backup, Some(&ns), &name, hold).await;
+    eventually(30, "the request withdrawn", || async {
+        delete_requests(&c, &ns, &name).await.is_empty()
+    })
+    .await;
+    eventually(10, "a CleanupStopped Event naming the request", || async {
+        has_event(&c, &ns, &name, "CleanupStopped", &filed).await
+    })
+    .await;
+    assert!(exists(Kind::Backup, Some(&ns), &name).await);
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
 }

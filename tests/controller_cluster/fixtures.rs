@@ -200,7 +200,7 @@ pub fn leading() -> watch::Receiver<bool> {
 }
 
 /// The fields Velero's PodVolumeBackup CRD requires.
-fn pvb_spec(ns: &str) -> serde_json::Value {
+pub fn pvb_spec(ns: &str) -> serde_json::Value {
     json!({"backupStorageLocation": "default", "node": "node-1",
         "pod": {"kind": "Pod", "name": "app-0", "namespace": ns},
         "repoIdentifier": "kopia:cluster-a", "volume": "data"})

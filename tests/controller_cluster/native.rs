@@ -185,10 +185,11 @@ async fn a_repeated_event_counts_up_its_series_instead_of_adding_events() {
     drop_namespace(&c, &ns).await;
 }
 
-/// CSI snapshots labelled with a backup's name are its own only if they were made while it ran:
-/// those of another backup of the same name (another Velero installation's, say) stay.
+/// CSI snapshots labelled with a backup's name are its own only if they were made while it ran,
+/// PodVolumeBackups only if they carry its uid where they carry one: those of another backup of
+/// the same name (another Velero installation's, an earlier one's) stay.
 #[tokio::test]
-async fn snapshots_made_outside_the_backups_run_are_left_alone() {
+async fn another_backups_snapshots_and_pod_volume_backups_are_left_alone() {
     let c = cluster().await;
     let ns = namespace(&c, "ctl-run").await;
     let repository = format!("{PREFIX}/kopia/default/kopia.repository");
@@ -204,8 +205,22 @@ async fn snapshots_made_outside_the_backups_run_are_left_alone() {
         let mut object = backup(&ns, &name, "default");
         object["status"] = json!({"phase": "Completed", "startTimestamp": start,
             "completionTimestamp": end});
-        create(&c, Kind::Backup, object).await;
+        let uid = create(&c, Kind::Backup, object).await.metadata.uid;
         let label = json!({"velero.io/backup-name": name});
+        for (pvb, uid) in [
+            ("own", uid.expect("uid")),
+            ("other", "an-earlier-backup".into()),
+        ] {
+            let labels = json!({"velero.io/backup-name": name, "velero.io/backup-uid": uid});
+            create(
+                &c,
+                Kind::PodVolumeBackup,
+                json!({"apiVersion": "velero.io/v1",
+                "kind": "PodVolumeBackup", "spec": pvb_spec(&ns),
+                "metadata": {"name": format!("{name}-{pvb}"), "namespace": ns, "labels": labels}}),
+            )
+            .await;
+        }
         create(&c, Kind::VolumeSnapshotContent, json!({"apiVersion": "snapshot.storage.k8s.io/v1",
             "kind": "VolumeSnapshotContent", "metadata": {"name": format!("{name}-vsc"), "labels": label},
             "spec": {"deletionPolicy": "Retain", "driver": "hostpath.csi.k8s.io",
@@ -244,6 +259,11 @@ async fn snapshots_made_outside_the_backups_run_are_left_alone() {
         "not switched to Delete"
     );
     assert!(exists(Kind::VolumeSnapshot, Some(&ns), &format!("{old}-vs")).await);
+    for b in [&ran, &old] {
+        let pvb = |which: &str| format!("{b}-{which}");
+        assert!(!exists(Kind::PodVolumeBackup, Some(&ns), &pvb("own")).await);
+        assert!(exists(Kind::PodVolumeBackup, Some(&ns), &pvb("other")).await);
+    }
     let said = format!(
         "Left alone: 2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's \
          name but created outside its run ({} to {})",
