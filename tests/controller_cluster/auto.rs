@@ -3,13 +3,12 @@
 
 use backup_guard::controller::kinds::Kind;
 use backup_guard::policy::config::Engine;
-use backup_guard::policy::stamps::HOLD;
 use serde_json::json;
 
 use crate::fixtures::*;
 use crate::harness::*;
 use crate::storage_scenario::*;
-use crate::velero::{delete_requests, filed_request, name_of, process};
+use crate::velero::{delete_requests, filed_request, hold_withdraws, name_of, process};
 
 #[tokio::test]
 async fn auto_hands_velero_only_backups_to_velero_and_cleans_the_rest_itself() {
@@ -167,16 +166,7 @@ async fn a_request_filed_under_auto_is_withdrawn_on_a_hold_after_a_switch_to_nat
 
     policy.cleanup.engine = Engine::Native;
     shared.policy.store(std::sync::Arc::new(policy));
-    let hold = json!({"metadata": {"labels": {HOLD: "true"}}});
-    patch(&c, Kind::Backup, Some(&ns), &name, hold).await;
-    eventually(30, "the request withdrawn", || async {
-        delete_requests(&c, &ns, &name).await.is_empty()
-    })
-    .await;
-    eventually(10, "a CleanupStopped Event naming the request", || async {
-        has_event(&c, &ns, &name, "CleanupStopped", &filed).await
-    })
-    .await;
+    hold_withdraws(&c, &ns, &name, &filed).await;
     assert!(exists(Kind::Backup, Some(&ns), &name).await);
     running.stop().await;
     drop_namespace(&c, &ns).await;

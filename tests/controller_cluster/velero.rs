@@ -73,6 +73,21 @@ pub async fn filed_request(c: &Client, ns: &str, name: &str) -> Value {
     delete_requests(c, ns, name).await.remove(0)
 }
 
+/// Holds the backup and waits for the cleanup to withdraw `filed`, the request Velero has not
+/// taken, and say so in a CleanupStopped Event.
+pub async fn hold_withdraws(c: &Client, ns: &str, name: &str, filed: &str) {
+    let hold = json!({"metadata": {"labels": {HOLD: "true"}}});
+    patch(c, Kind::Backup, Some(ns), name, hold).await;
+    eventually(30, "the request withdrawn", || async {
+        delete_requests(c, ns, name).await.is_empty()
+    })
+    .await;
+    eventually(10, "a CleanupStopped Event naming the request", || async {
+        has_event(c, ns, name, "CleanupStopped", filed).await
+    })
+    .await;
+}
+
 pub fn name_of(request: &Value) -> String {
     request["metadata"]["name"]
         .as_str()
@@ -203,16 +218,7 @@ async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
 
     // Velero is busy: the request stays New, and then a hold manager holds the backup.
     let filed = name_of(&filed_request(&c, &ns, &name).await);
-    let hold = json!({"metadata": {"labels": {HOLD: "true"}}});
-    patch(&c, Kind::Backup, Some(&ns), &name, hold).await;
-    eventually(30, "the request withdrawn", || async {
-        delete_requests(&c, &ns, &name).await.is_empty()
-    })
-    .await;
-    eventually(10, "a CleanupStopped Event naming the request", || async {
-        has_event(&c, &ns, &name, "CleanupStopped", &filed).await
-    })
-    .await;
+    hold_withdraws(&c, &ns, &name, &filed).await;
     assert!(exists(Kind::Backup, Some(&ns), &name).await);
     assert_eq!(
         finalizers(&c, Kind::Backup, Some(&ns), &name).await,
