@@ -323,6 +323,25 @@ impl Index {
         }
     }
 
+    /// Backups on legal hold in a namespace, with the first `max_names` of their names in name
+    /// order. One pass over the namespace's backups: a namespace DELETE in neuter mode only.
+    pub fn held_in(&self, ns: &str, max_names: usize) -> Protected {
+        let mut names: Vec<&str> = Vec::new();
+        let mut count = 0;
+        for (name, e) in self.namespaces.get(ns).into_iter().flat_map(|s| &s.backups) {
+            if e.held() {
+                count += 1;
+                names.push(name);
+            }
+        }
+        names.sort_unstable();
+        names.truncate(max_names);
+        Protected {
+            count,
+            names: names.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
     /// How many backups in `ns` are stored in location `location`.
     pub fn backups_at_location(&self, ns: &str, location: &str) -> usize {
         self.namespaces

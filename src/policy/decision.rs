@@ -34,6 +34,7 @@ pub enum Reason {
     CrdDelete,
     DeleteRequestCreate,
     DeleteRequestRetargeted,
+    DeletionStarted,
     TtlShortened,
     ExpirationMovedEarlier,
     StorageLocationDelete,
@@ -55,6 +56,7 @@ impl Reason {
             Reason::CrdDelete => "crd_delete",
             Reason::DeleteRequestCreate => "delete_request_create",
             Reason::DeleteRequestRetargeted => "delete_request_retargeted",
+            Reason::DeletionStarted => "deletion_started",
             Reason::TtlShortened => "ttl_shortened",
             Reason::ExpirationMovedEarlier => "expiration_moved_earlier",
             Reason::StorageLocationDelete => "storage_location_delete",
@@ -260,6 +262,7 @@ impl Decision {
                 | Reason::CrdDelete
                 | Reason::DeleteRequestCreate
                 | Reason::DeleteRequestRetargeted
+                | Reason::DeletionStarted
                 | Reason::StorageLocationDelete
                 | Reason::SnapshotDelete
         );

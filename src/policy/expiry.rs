@@ -11,10 +11,14 @@ use super::request::{Object, Request};
 use super::rules::self_sanction;
 use super::stamps::Unsanctioned;
 
-/// Before Velero's first pass over a backup (phase empty or `New`). That pass sets `spec.ttl`
-/// (Velero's default when none is given) and `status.expiration`, overwriting what was there.
+/// Before Velero's first pass over a backup: phase empty or `New`, or (Velero 1.18's backup
+/// queue) `Queued` or `ReadyToStart`, where the pass runs. That pass sets `spec.ttl` (Velero's
+/// default when none is given) and `status.expiration`, overwriting what was there.
 fn unprocessed(o: &Object) -> bool {
-    matches!(o.status.phase.as_deref(), None | Some("" | "New"))
+    matches!(
+        o.status.phase.as_deref(),
+        None | Some("" | "New" | "Queued" | "ReadyToStart")
+    )
 }
 
 /// `spec.ttl` in seconds; `None` when absent or not a Go duration.

@@ -17,26 +17,39 @@ fn held_before_or_after(old: &Object, new: &Object) -> bool {
 /// cleans `<prefix>/backups/<name>/` in the location the Backup names, so a Backup moved after
 /// (or before) the sanction would point the cleanup at a backup of the same name elsewhere.
 /// Velero sets the field once, when it is empty; Velero itself may still write it.
+///
+/// The same for its `velero.io/storage-location` label, which Velero's sync reads: it deletes a
+/// Backup whose label names a location that does not hold it, and re-creates it from the
+/// location that does, without its hold or a later expiration.
 pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let (old, new) = (req.old_object.as_ref()?, req.object.as_ref()?);
-    let location = |o: &Object| o.spec.storage_location.clone().unwrap_or_default();
-    let (from, to) = (location(old), location(new));
-    if from.is_empty() || from == to || Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+    if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
+    let spec = |o: &Object| o.spec.storage_location.clone().unwrap_or_default();
+    let label = |o: &Object| o.label(LOCATION_LABEL).unwrap_or_default().to_owned();
+    let (field, from, to) = if !spec(old).is_empty() && spec(old) != spec(new) {
+        ("spec.storageLocation", spec(old), spec(new))
+    } else if !label(old).is_empty() && label(old) != label(new) {
+        (LOCATION_LABEL_FIELD, label(old), label(new))
+    } else {
+        return None;
+    };
     let held = held_before_or_after(old, new);
     Some(ctx.holding(held).violation(
         Reason::StorageLocationMoved,
         Class::Storage,
-        || messages::location_moved(req, &from, &to),
-        || {
-            messages::short(
-                req,
-                &format!("spec.storageLocation changed from {from} to {to:?}"),
-            )
+        || match field {
+            LOCATION_LABEL_FIELD => messages::location_relabelled(req, &from, &to),
+            _ => messages::location_moved(req, &from, &to),
         },
+        || messages::short(req, &format!("{field} changed from {from} to {to:?}")),
     ))
 }
+
+/// Velero's label naming a Backup's location.
+const LOCATION_LABEL: &str = "velero.io/storage-location";
+const LOCATION_LABEL_FIELD: &str = "label velero.io/storage-location";
 
 /// The fields of a BackupStorageLocation that say where its backups' files are, as Velero
 /// reads them: the provider without `velero.io/`, bucket and prefix without surrounding slashes,

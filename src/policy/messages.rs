@@ -210,6 +210,58 @@ pub fn namespace(name: &str, found: &Protected, policy: &Policy) -> String {
     )
 }
 
+/// A namespace holding backups on legal hold, deleted in neuter mode.
+pub fn namespace_held(name: &str, held: &Protected) -> String {
+    let more = if held.count > held.names.len() {
+        format!(" and {} more", held.count - held.names.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}{more}). Neuter mode lets a \
+         namespace's backups go from the cluster, but not held ones: {HELD_SHADOW} A hold manager must first \
+         release each hold (`kubectl label backup <name> -n {name} {HOLD}-`).",
+        held.count,
+        held.names.join(", "),
+    )
+}
+
+/// Why a held Backup's cluster copy stays, even in neuter mode.
+pub const HELD_SHADOW: &str =
+    "the hold lives on the Backup, and Velero's sync would re-create it from storage \
+     without the hold, for its TTL collector to delete once expired.";
+
+/// Velero about to delete a backup whose DeleteBackupRequest was let through earlier.
+pub fn deletion_started(
+    req: &Request,
+    why: &str,
+    cause: Option<Unsanctioned>,
+    policy: &Policy,
+) -> String {
+    let mut text = format!(
+        "backup-guard: refusing to let Velero start deleting {} (status.phase Deleting): {why}. Its \
+         DeleteBackupRequest was let through when it was filed; the backup is judged again when Velero takes it, \
+         and Velero marks the request as failed with this message. ",
+        target(req)
+    );
+    let (ns, name) = (req.namespace.as_str(), req.name.as_str());
+    // Writing into a String cannot fail.
+    let _ = match cause {
+        Some(Unsanctioned::Held) => write!(
+            text,
+            "To delete it, a hold manager must first release the hold (`kubectl label backup {name}{} {HOLD}-`), then \
+             file a new request. {}",
+            NsFlag(ns),
+            how_to_sanction(Resource::Backup, ns, name, policy)
+        ),
+        Some(Unsanctioned::Stale | Unsanctioned::Unverified) => {
+            write!(text, "{}", how_to_renew(Resource::Backup, ns, name, policy))
+        }
+        _ => write!(text, "{}", how_to_sanction(Resource::Backup, ns, name, policy)),
+    };
+    text
+}
+
 /// A guarded CRD that still holds objects.
 pub fn crd(req: &Request, holds: Resource, count: usize, policy: &Policy) -> String {
     format!(
@@ -321,6 +373,21 @@ pub fn location_moved(req: &Request, from: &str, to: &str) -> String {
          sanctioned deletion cleans the location the Backup names: a moved Backup would have the cleanup delete \
          another backup of the same name. Velero sets spec.storageLocation once, when it is empty; to keep this \
          backup in another location too, back it up there (`velero backup create --storage-location NAME`).",
+        target(req)
+    )
+}
+
+/// A Backup's `velero.io/storage-location` label changed or removed.
+pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
+    let change = if to.is_empty() {
+        format!("removes the label velero.io/storage-location={from} from")
+    } else {
+        format!("changes the label velero.io/storage-location from {from} to {to} on")
+    };
+    format!(
+        "backup-guard: this update {change} {}. Velero's sync reads that label: it deletes a Backup whose \
+         location does not hold it, and re-creates it from the location that does, without its hold or a \
+         later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
         target(req)
     )
 }

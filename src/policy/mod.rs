@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod deletion;
 pub mod duration;
 pub mod expiry;
 pub mod locations;

@@ -5,6 +5,7 @@
 
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
+use super::deletion::deletion_started;
 use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
@@ -134,6 +135,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| ttl_shortened(req, ctx))
                 .or_else(|| expiration_moved_earlier(req, ctx))
                 .or_else(|| location_moved(req, ctx))
+                .or_else(|| deletion_started(req, ctx))
         }
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
@@ -157,22 +159,26 @@ pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsa
     sanction(&facts_of(obj, ctx), ctx.policy, ctx.now)
 }
 
-/// DELETE backups.velero.io by a user, the namespace controller or the garbage collector.
+/// DELETE backups.velero.io by a user, the namespace controller or the garbage collector; by
+/// Velero's own account (its sync removing a Backup missing from the location its label names)
+/// only of a held backup. A held Backup's cluster copy is where its hold lives: Velero's sync
+/// would re-create it from storage without the hold, and its TTL collector could then delete
+/// the data, so that DELETE is a storage path (class storage, denied in neuter too).
 pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
-    if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+    let why = self_sanction(req, ctx).err()?;
+    let held = why == Unsanctioned::Held;
+    if !held && Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
-    let why = self_sanction(req, ctx).err()?;
     let deleting_finalizer = req.current().and_then(|o| {
         o.metadata
             .finalizers
             .iter()
             .find(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
-    let held = why == Unsanctioned::Held;
     Some(ctx.holding(held).violation(
         Reason::BackupDelete,
-        if deleting_finalizer.is_some() {
+        if deleting_finalizer.is_some() || held {
             Class::Storage
         } else {
             Class::Shadow
@@ -182,6 +188,11 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             Some(f) if ctx.mode == Mode::Neuter && !held => {
                 messages::storage_finalizer(req, f, ctx.policy)
             }
+            _ if held && ctx.mode == Mode::Neuter => format!(
+                "{} Neuter mode lets a Backup go from the cluster, but not a held one: {}",
+                messages::protected_object(req, ctx.policy, why),
+                messages::HELD_SHADOW
+            ),
             _ => messages::protected_object(req, ctx.policy, why),
         },
         || match deleting_finalizer {
@@ -202,6 +213,19 @@ pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         .count;
     if count == 0 {
         return None;
+    }
+    // Neuter lets the backups' cluster copies go, but not held ones (see `backup_delete`): a
+    // namespace holding any is refused at its own DELETE rather than left terminating.
+    if ctx.mode == Mode::Neuter {
+        let held = ctx.index.held_in(&req.name, 5);
+        if held.count > 0 {
+            return Some(ctx.holding(true).violation(
+                Reason::NamespaceDelete,
+                Class::Storage,
+                || messages::namespace_held(&req.name, &held),
+                || messages::short(req, &format!("it holds {} held backups", held.count)),
+            ));
+        }
     }
     // The names (a pass over the namespace's backups) only for a denial's message.
     Some(ctx.violation(

@@ -211,20 +211,33 @@ fn an_expiration_set_where_there_was_none_may_not_be_earlier_than_velero_would_s
     let d = validate(&unknown, &p, &idx, capture_day());
     assert!(!d.allowed);
     assert!(d.message.contains("no spec.ttl"), "{}", d.message);
-    // Velero's first pass over a new backup sets spec.ttl (its default) and the expiration.
-    let first_pass = as_user(
-        expiration_update(|old, new| {
-            remove(old, "status", "expiration");
-            remove(old, "spec", "ttl");
-            old["status"] = json!({"phase": "New"});
-            new["status"]["phase"] = json!("InProgress");
-            new["status"]["startTimestamp"] = json!("2026-11-23T20:35:06Z");
-            new["status"]["expiration"] = json!("2026-12-23T20:35:06Z");
-        }),
-        "system:serviceaccount:velero:velero",
-        &[],
-    );
-    assert!(validate(&first_pass, &p, &idx, capture_day()).allowed);
+    // Velero's first pass over a new backup sets spec.ttl (its default) and the expiration: from
+    // `New` before Velero 1.18, from `ReadyToStart` (after `Queued`) with 1.18's backup queue.
+    for phase in ["New", "Queued", "ReadyToStart"] {
+        let first_pass = as_user(
+            expiration_update(|old, new| {
+                remove(old, "status", "expiration");
+                remove(old, "spec", "ttl");
+                old["status"] = json!({ "phase": phase });
+                new["status"]["phase"] = json!("InProgress");
+                new["status"]["startTimestamp"] = json!("2026-11-23T20:35:06Z");
+                new["status"]["expiration"] = json!("2026-12-23T20:35:06Z");
+            }),
+            "system:serviceaccount:velero:velero",
+            &[],
+        );
+        let d = validate(&first_pass, &p, &idx, capture_day());
+        assert!(d.allowed, "first pass from {phase}: {}", d.message);
+    }
+    // Once Velero has run it, the same update is judged: a backup cannot go back to unprocessed.
+    let after_run = expiration_update(|old, new| {
+        remove(old, "status", "expiration");
+        remove(old, "spec", "ttl");
+        old["status"] = json!({"phase": "InProgress"});
+        new["status"]["phase"] = json!("InProgress");
+        new["status"]["expiration"] = json!("2026-11-23T21:00:00Z");
+    });
+    assert!(!validate(&after_run, &p, &idx, capture_day()).allowed);
 }
 
 #[test]

@@ -213,3 +213,74 @@ fn storage_location_and_snapshot_contents_are_guarded() {
         r.stderr
     );
 }
+
+#[test]
+fn velero_backup_delete_and_the_ttl_collector_a_hold_placed_after_the_request_stops_velero() {
+    set_policy("mode: enforce");
+    namespace_with_backups("taken", &[("old", EXPIRED, "")]);
+    // The TTL collector's request is let through: the backup has expired and is not held.
+    let r = kubectl_stdin(Who::Velero, "create -f -", &delete_request("taken", "old"));
+    assert!(r.ok, "{}", r.stderr);
+    // While it waits in Velero's queue, a hold manager holds the backup.
+    assert!(
+        kubectl(
+            Who::Bob,
+            "-n taken label backup old backup-guard.io/hold=true"
+        )
+        .ok
+    );
+    // Velero takes the request: its first write before deleting anything is refused.
+    let deleting =
+        "-n taken patch backup old --type merge -p '{\"status\":{\"phase\":\"Deleting\"}}'";
+    let r = kubectl(Who::Velero, deleting);
+    assert!(
+        !r.ok
+            && r.stderr
+                .contains("refusing to let Velero start deleting backup taken/old")
+            && r.stderr.contains("it is on legal hold"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        metric(r#"backup_guard_blocked_deletions_total{actor="velero",resource="backups"}"#) >= 1.0
+    );
+    // Released, the expired backup is the collector's again.
+    assert!(kubectl(Who::Bob, "-n taken label backup old backup-guard.io/hold-").ok);
+    let r = kubectl(Who::Velero, deleting);
+    assert!(r.ok, "{}", r.stderr);
+}
+
+#[test]
+fn neuter_mode_keeps_a_held_backup_and_its_namespace() {
+    // Indexed under enforce (namespace_with_backups waits for the enforce message), then neuter.
+    set_policy("mode: enforce");
+    namespace_with_backups(
+        "neuter-held",
+        &[
+            ("kept", LATER, ", backup-guard.io/hold: \"true\""),
+            ("free", LATER, ""),
+        ],
+    );
+    set_policy("mode: neuter");
+    let r = kubectl(Who::Alice, "-n neuter-held delete backup kept");
+    assert!(!r.ok && r.stderr.contains("not a held one"), "{}", r.stderr);
+    let r = kubectl(Who::Alice, "delete namespace neuter-held --dry-run=server");
+    assert!(
+        !r.ok
+            && r.stderr
+                .contains("namespace neuter-held holds 1 Velero backup(s) on legal hold (kept)"),
+        "{}",
+        r.stderr
+    );
+    // Velero's sync may not remove it either (it would come back without its hold).
+    assert!(!kubectl(Who::Velero, "-n neuter-held delete backup kept").ok);
+    // The unheld one goes from the cluster, with a warning, as neuter says.
+    let r = kubectl(Who::Alice, "-n neuter-held delete backup free");
+    assert!(
+        r.ok && r.stderr.contains("Warning: backup-guard"),
+        "{}",
+        r.stderr
+    );
+    assert!(exists("-n neuter-held backup kept"));
+    set_policy("mode: enforce");
+}

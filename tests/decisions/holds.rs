@@ -1,0 +1,167 @@
+//! What keeps a hold (and an expiry) from being lost: Velero judged again when it starts
+//! deleting a backup whose request was let through earlier, a held Backup's cluster copy kept
+//! even in neuter mode and from Velero's sync, and the location label the sync reads.
+
+use backup_guard::policy::{Mode, Outcome, Policy, Reason};
+use serde_json::{json, Value};
+
+use crate::in_mode;
+use crate::support::fixtures::*;
+
+const VELERO: &str = "system:serviceaccount:velero:velero";
+
+/// The Backup of the captured `kubectl delete backup` (expires 2026-12-21T02:00:00Z).
+fn backup() -> Value {
+    review("delete-backup-by-user.json")["request"]["oldObject"].clone()
+}
+
+fn held(mut b: Value) -> Value {
+    b["metadata"]["labels"]["backup-guard.io/hold"] = json!("true");
+    b
+}
+
+/// Velero's deletion controller setting `status.phase: Deleting` on `old`.
+fn deleting(old: &Value) -> Value {
+    let mut new = old.clone();
+    new["status"]["phase"] = json!("Deleting");
+    as_user(update_of(old, &new), VELERO, &["system:serviceaccounts"])
+}
+
+#[test]
+fn velero_starting_to_delete_is_judged_again_as_it_takes_the_request() {
+    let idx = index();
+    let p = Policy::default();
+    let expired = at("2027-01-01T00:00:00Z");
+    // The TTL collector's request for an expired, un-held backup: Velero may go on.
+    assert!(validate(&deleting(&backup()), &p, &idx, expired).allowed);
+    // Held after the request was let through: refused, and the message says why and what to do.
+    let d = validate(&deleting(&held(backup())), &p, &idx, expired);
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::DeletionStarted));
+    assert!(
+        d.message
+            .contains("refusing to let Velero start deleting backup"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("it is on legal hold"), "{}", d.message);
+    assert!(d.message.contains("backup-guard.io/hold-"), "{}", d.message);
+    // Not expired (its expiration moved later meanwhile) and not sanctioned: refused.
+    let d = validate(&deleting(&backup()), &p, &idx, capture_day());
+    assert!(!d.allowed);
+    assert!(d.message.contains("it has not expired"), "{}", d.message);
+    // expiry.allow switched off meanwhile.
+    let off = policy("expiry: {allow: false}");
+    assert!(!validate(&deleting(&backup()), &off, &idx, expired).allowed);
+    // A sanctioned backup (its request stamped): Velero may go on, expired or not.
+    let stamped = requested_daily_2(&p, &idx, capture_day());
+    assert!(validate(&deleting(&stamped), &p, &idx, capture_day() + 60).allowed);
+    // Neuter closes it too; audit warns; a backup already Deleting is not judged again.
+    let d = validate(
+        &deleting(&held(backup())),
+        &in_mode(Mode::Neuter),
+        &idx,
+        expired,
+    );
+    assert!(!d.allowed);
+    let d = validate(
+        &deleting(&held(backup())),
+        &in_mode(Mode::Audit),
+        &idx,
+        expired,
+    );
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    let mut already = held(backup());
+    already["status"]["phase"] = json!("Deleting");
+    assert!(validate(&deleting(&already), &p, &idx, expired).allowed);
+}
+
+#[test]
+fn a_held_backup_keeps_its_cluster_copy_in_neuter_mode_and_from_velero() {
+    let idx = index();
+    let neuter = in_mode(Mode::Neuter);
+    // Neuter lets an unheld Backup go from the cluster, with a warning...
+    let d = validate(&delete_of(&backup()), &neuter, &idx, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+    // ...but not a held one: the hold lives on the Backup.
+    let d = validate(&delete_of(&held(backup())), &neuter, &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::BackupDelete));
+    assert!(d.message.contains("not a held one"), "{}", d.message);
+    assert!(
+        d.message
+            .contains("re-create it from storage without the hold"),
+        "{}",
+        d.message
+    );
+    // Velero's own account (its sync) may remove an unheld Backup, not a held one.
+    let as_velero = |b: Value| as_user(delete_of(&b), VELERO, &["system:serviceaccounts"]);
+    let p = Policy::default();
+    assert!(validate(&as_velero(backup()), &p, &idx, capture_day()).allowed);
+    let d = validate(&as_velero(held(backup())), &p, &idx, capture_day());
+    assert!(!d.allowed);
+    assert!(d.message.contains("legal hold"), "{}", d.message);
+    // An exempt user does not pass a hold.
+    let exempt = policy("mode: neuter\nexempt: {users: [alice]}");
+    assert!(!validate(&delete_of(&held(backup())), &exempt, &idx, capture_day()).allowed);
+}
+
+#[test]
+fn neuter_refuses_a_namespace_holding_a_held_backup_naming_it() {
+    let idx = index();
+    let r = review("delete-namespace-velero.json");
+    let d = validate(&r, &in_mode(Mode::Neuter), &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::NamespaceDelete));
+    assert!(
+        d.message
+            .contains("namespace velero holds 1 Velero backup(s) on legal hold (weekly-3)"),
+        "{}",
+        d.message
+    );
+    // Enforce says what it always said: every protected backup.
+    let d = validate(&r, &Policy::default(), &idx, capture_day());
+    assert!(
+        d.message.contains("8 protected Velero backup(s)"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn the_location_label_velero_sync_reads_may_not_change() {
+    let idx = index();
+    let p = Policy::default();
+    let old = backup();
+    let relabel = |to: Option<&str>| {
+        let mut new = old.clone();
+        match to {
+            Some(l) => new["metadata"]["labels"]["velero.io/storage-location"] = json!(l),
+            None => {
+                new["metadata"]["labels"]
+                    .as_object_mut()
+                    .expect("labels")
+                    .remove("velero.io/storage-location");
+            }
+        }
+        update_of(&old, &new)
+    };
+    let d = validate(&relabel(Some("dr")), &p, &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::StorageLocationMoved));
+    assert!(
+        d.message
+            .contains("changes the label velero.io/storage-location from default to dr"),
+        "{}",
+        d.message
+    );
+    let d = validate(&relabel(None), &p, &idx, capture_day());
+    assert!(!d.allowed);
+    assert!(d.message.contains("removes the label"), "{}", d.message);
+    // Velero sets it itself; other labels stay free.
+    let velero = as_user(relabel(Some("dr")), VELERO, &[]);
+    assert!(validate(&velero, &p, &idx, capture_day()).allowed);
+    let mut other = old.clone();
+    other["metadata"]["labels"]["team"] = json!("payments");
+    assert!(validate(&update_of(&old, &other), &p, &idx, capture_day()).allowed);
+}
