@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::config::Policy;
+use super::config::{Mode, Policy};
 use super::request::{Request, Resource};
 use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD, VELERO_BACKUP_NAME};
 use crate::index::Protected;
@@ -388,6 +388,17 @@ pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
         "backup-guard: this update {change} {}. Velero's sync reads that label: it deletes a Backup whose \
          location does not hold it, and re-creates it from the location that does, without its hold or a \
          later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
+        target(req)
+    )
+}
+
+/// A Backup relabelled into a milder mode of the policy's rules.
+pub fn mode_lowered(req: &Request, from: Mode, to: Mode) -> String {
+    format!(
+        "backup-guard: this update changes the labels of {} so that the policy's rules would judge it in mode \
+         {to} instead of {from}. Its DeleteBackupRequests and snapshots are judged in the mode of its labels, so \
+         that would let through a deletion mode {from} refuses. To change how a backup is guarded, change the \
+         policy's rules (the policy ConfigMap); labels that keep its mode, or make it stricter, may change.",
         target(req)
     )
 }

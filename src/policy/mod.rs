@@ -8,6 +8,7 @@ pub mod duration;
 pub mod expiry;
 pub mod locations;
 pub mod messages;
+pub mod modes;
 pub mod mutate;
 pub mod request;
 pub mod rules;

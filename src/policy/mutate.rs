@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::config::Mode;
 use super::decision::{Context, Decision};
+use super::modes::mode_for;
 use super::request::{Object, Operation, Request, Resource};
-use super::rules::{mode_for, snapshots_may_go, STORAGE_DELETING_FINALIZERS};
+use super::rules::{snapshots_may_go, STORAGE_DELETING_FINALIZERS};
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
     ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, STAMP_KEYS,

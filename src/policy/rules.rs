@@ -9,10 +9,11 @@ use super::deletion::deletion_started;
 use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
+use super::modes::{mode_for, mode_lowered};
 use super::request::{Object, Operation, Request, Resource};
 use super::stamps::{sanction, SanctionFacts, Unsanctioned, VELERO_BACKUP_NAME};
 use super::words::{stamps_on_create, words_update};
-use crate::index::{BackupEntry, ContentEntry, Labels};
+use crate::index::{BackupEntry, ContentEntry};
 
 /// Finalizers whose controllers delete storage data when the object goes (Ark 0.7's).
 pub const STORAGE_DELETING_FINALIZERS: [&str; 1] = ["gc.ark.heptio.com"];
@@ -45,36 +46,6 @@ pub fn validate(req: &Request, ctx: &Context<'_>) -> Decision {
     match find_violation(req, &judging) {
         Some(v) => Decision::from_violation(v, mode, req, ctx.policy),
         None => Decision::allow(mode),
-    }
-}
-
-/// The mode for this request. Rules match the object's namespace and labels, except for the
-/// objects that only act on a backup — a DeleteBackupRequest, Velero's VolumeSnapshots and
-/// VolumeSnapshotContents — which take the mode of that backup (its namespace and its labels
-/// from the index), so that no label written on them can choose a milder mode.
-pub fn mode_for(req: &Request, ctx: &Context<'_>) -> Mode {
-    let policy = ctx.policy;
-    if policy.rules.is_empty() {
-        return policy.mode;
-    }
-    let empty = Labels::new();
-    let own = || req.current().map_or(&empty, |o| &o.metadata.labels);
-    let backup_labels = |ns: &str, name: Option<&str>| {
-        name.and_then(|n| ctx.index.backup(ns, n))
-            .map_or(&empty, |b| b.labels())
-    };
-    match req.resource {
-        Resource::Namespace => policy.mode_for(&req.name, own()),
-        Resource::DeleteBackupRequest => {
-            let target = req.object.as_deref().or(req.old_object.as_deref());
-            let backup = target.map(delete_request_target);
-            policy.mode_for(&req.namespace, backup_labels(&req.namespace, backup))
-        }
-        Resource::VolumeSnapshot | Resource::VolumeSnapshotContent => {
-            let ns = policy.velero.namespace.as_str();
-            policy.mode_for(ns, backup_labels(ns, snapshot_backup(req, ctx)))
-        }
-        _ => policy.mode_for(&req.namespace, own()),
     }
 }
 
@@ -136,6 +107,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| expiration_moved_earlier(req, ctx))
                 .or_else(|| location_moved(req, ctx))
                 .or_else(|| deletion_started(req, ctx))
+                .or_else(|| mode_lowered(req, ctx))
         }
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))

@@ -165,3 +165,87 @@ fn the_location_label_velero_sync_reads_may_not_change() {
     other["metadata"]["labels"]["team"] = json!("payments");
     assert!(validate(&update_of(&old, &other), &p, &idx, capture_day()).allowed);
 }
+
+#[test]
+fn a_backup_may_not_be_relabelled_into_a_milder_mode() {
+    let idx = index();
+    let p = policy(
+        "rules:\n- selector: {matchLabels: {env: dev}}\n  mode: audit\n- selector: {matchLabels: {env: scratch}}\n  mode: off\n",
+    );
+    let old = backup();
+    let labelled = |b: &Value, env: &str| {
+        let mut b = b.clone();
+        b["metadata"]["labels"]["env"] = json!(env);
+        b
+    };
+    // enforce (no rule matches) to audit: its DeleteBackupRequests would only be warned about.
+    let d = validate(
+        &update_of(&old, &labelled(&old, "dev")),
+        &p,
+        &idx,
+        capture_day(),
+    );
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::ModeLowered));
+    assert!(
+        d.message.contains("in mode audit instead of enforce"),
+        "{}",
+        d.message
+    );
+    let d = validate(
+        &update_of(&old, &labelled(&old, "scratch")),
+        &p,
+        &idx,
+        capture_day(),
+    );
+    assert!(!d.allowed, "enforce to off");
+    // A label that keeps the mode, or makes it stricter, passes.
+    let dev = labelled(&old, "dev");
+    assert!(
+        validate(
+            &update_of(&old, &labelled(&old, "prod")),
+            &p,
+            &idx,
+            capture_day()
+        )
+        .allowed
+    );
+    let d = validate(
+        &update_of(&dev, &labelled(&old, "prod")),
+        &p,
+        &idx,
+        capture_day(),
+    );
+    assert_eq!(d.outcome, Outcome::Allowed, "audit to enforce");
+    // audit to off is milder still: warned under audit.
+    let d = validate(
+        &update_of(&dev, &labelled(&old, "scratch")),
+        &p,
+        &idx,
+        capture_day(),
+    );
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    // A sanctioned backup, and Velero, may relabel it.
+    let stamped = requested_daily_2(&p, &idx, capture_day());
+    assert!(
+        validate(
+            &update_of(&stamped, &labelled(&stamped, "dev")),
+            &p,
+            &idx,
+            capture_day() + 60
+        )
+        .allowed
+    );
+    let velero = as_user(update_of(&old, &labelled(&old, "dev")), VELERO, &[]);
+    assert!(validate(&velero, &p, &idx, capture_day()).allowed);
+    // Without rules, labels choose nothing.
+    assert!(
+        validate(
+            &update_of(&old, &labelled(&old, "dev")),
+            &Policy::default(),
+            &idx,
+            capture_day()
+        )
+        .allowed
+    );
+}

@@ -179,3 +179,18 @@ fn hold_release_needs_a_manager_and_ttl_tampering_is_refused() {
         r.stderr
     );
 }
+
+#[test]
+fn a_backup_relabelled_into_a_milder_mode_is_refused() {
+    set_policy("rules:\n- selector: {matchLabels: {env: dev}}\n  mode: audit");
+    namespace_with_backups("relabel", &[("prod-1", LATER, "")]);
+    let r = kubectl(Who::Alice, "-n relabel label backup prod-1 env=dev");
+    assert!(
+        !r.ok && r.stderr.contains("in mode audit instead of enforce"),
+        "{}",
+        r.stderr
+    );
+    // A label that keeps its mode passes.
+    assert!(kubectl(Who::Alice, "-n relabel label backup prod-1 env=prod").ok);
+    set_policy("mode: enforce");
+}
