@@ -191,8 +191,13 @@ pub enum Plan {
     Wait { phase: String },
 }
 
-/// Phases in which Velero is still writing a backup's files or snapshots.
-pub const WRITING_PHASES: [&str; 5] = [
+/// Phases in which Velero is still writing a backup's files or snapshots, or is about to
+/// (Velero 1.18's backup queue: `Queued`, `ReadyToStart`). Not `New` nor no phase: those are
+/// also the Backups no Velero has taken up (none running, or made by hand), and users expect
+/// those cleaned at once rather than waited on forever.
+pub const WRITING_PHASES: [&str; 7] = [
+    "Queued",
+    "ReadyToStart",
     "InProgress",
     "WaitingForPluginOperations",
     "WaitingForPluginOperationsPartiallyFailed",

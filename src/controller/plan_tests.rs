@@ -342,6 +342,10 @@ fn a_backup_outside_veleros_namespace_is_not_cleaned() {
 
 #[test]
 fn a_backup_velero_is_still_writing_waits() {
+    // Velero 1.18's queue: about to run and write, and Velero refuses to delete it meanwhile.
+    for phase in ["Queued", "ReadyToStart", "InProgress"] {
+        assert!(WRITING_PHASES.contains(&phase), "{phase}");
+    }
     for phase in WRITING_PHASES {
         for finalized in [false, true] {
             let o = Observed {
