@@ -34,6 +34,25 @@ impl VeleroOnly {
     }
 }
 
+/// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name that are not its
+/// own: left alone, and counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotOwn {
+    /// Created outside its run: another backup's of the same name, or a snapshot Velero only
+    /// copied.
+    pub outside_run: usize,
+    /// Created by a restore of it (`velero.io/restore-name`): Velero labels what it restores with
+    /// the backup's name too.
+    pub restored: usize,
+}
+
+impl NotOwn {
+    /// Whether there are any.
+    pub fn any(&self) -> bool {
+        *self != NotOwn::default()
+    }
+}
+
 /// A Restore of the backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreState {
@@ -100,10 +119,9 @@ pub struct Observed {
     pub restores: Vec<RestoreState>,
     pub contents: Vec<ContentState>,
     pub snapshots: Vec<Named>,
-    /// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name but created
-    /// outside its run: not its own (another backup's of the same name, or a snapshot Velero only
-    /// copied), left alone.
-    pub outside_run: usize,
+    /// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name that are not
+    /// its own (native engine).
+    pub not_own: NotOwn,
     pub pod_volume_backups: Vec<String>,
     /// What only Velero can delete (counted for a backup being cleaned up in Velero's namespace).
     pub velero_only: VeleroOnly,

@@ -11,7 +11,7 @@ fn observed() -> Observed {
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
-        outside_run: 0,
+        not_own: NotOwn::default(),
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
