@@ -77,6 +77,10 @@ impl Kind {
 /// Velero's label holding the backup's uid.
 pub const VELERO_BACKUP_UID: &str = "velero.io/backup-uid";
 
+/// Velero's label on every object a Restore created (beside `velero.io/backup-name`, the backup
+/// restored from).
+pub const VELERO_RESTORE_NAME: &str = "velero.io/restore-name";
+
 /// Velero's finalizers on Restores (its controller deletes `restores/<name>/` when they go).
 pub const RESTORE_FINALIZER_PREFIX: &str = "restores.velero.io/";
 

@@ -6,8 +6,12 @@ use kube::Client;
 use serde_json::Value;
 
 use super::error::{is_not_found, Error};
-use super::kinds::{label_value, view, Kind, RESTORE_FINALIZER_PREFIX, VELERO_BACKUP_UID};
-use super::plan::{ContentState, Engine, Named, Observed, RequestState, RestoreState, VeleroOnly};
+use super::kinds::{
+    label_value, view, Kind, RESTORE_FINALIZER_PREFIX, VELERO_BACKUP_UID, VELERO_RESTORE_NAME,
+};
+use super::plan::{
+    ContentState, Engine, Named, NotOwn, Observed, RequestState, RestoreState, VeleroOnly,
+};
 use crate::policy::config;
 use crate::policy::request::Object;
 use crate::policy::stamps::{Unsanctioned, CLEANUP_FINALIZER, VELERO_BACKUP_NAME};
@@ -34,7 +38,7 @@ pub async fn observe(
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
-        outside_run: 0,
+        not_own: NotOwn::default(),
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
@@ -66,7 +70,10 @@ pub async fn observe(
             let (contents, other_contents) = contents(client, name, run).await?;
             let (snapshots, other_snapshots) = snapshots(client, name, run).await?;
             (o.contents, o.snapshots) = (contents, snapshots);
-            o.outside_run = other_contents + other_snapshots;
+            o.not_own = NotOwn {
+                outside_run: other_contents.outside_run + other_snapshots.outside_run,
+                restored: other_contents.restored + other_snapshots.restored,
+            };
         }
         Engine::Velero => o.pod_volume_backups.clear(),
     }
@@ -150,16 +157,15 @@ async fn restores(client: &Client, ns: &str, backup: &str) -> Result<Vec<Restore
     Ok(found)
 }
 
-/// The contents labelled with the backup's name that were created during its run, and how many
-/// were not.
+/// The backup's own contents (see [`own`]), and how many others carry its name.
 async fn contents(
     client: &Client,
     backup: &str,
     run: Option<Run>,
-) -> Result<(Vec<ContentState>, usize), Error> {
+) -> Result<(Vec<ContentState>, NotOwn), Error> {
     let api = Kind::VolumeSnapshotContent.api(client, None);
     let labelled = list(&api, Kind::VolumeSnapshotContent, &by_backup(backup)).await?;
-    let (labelled, outside) = during(labelled, run);
+    let (labelled, not_own) = own(labelled, run);
     let mut found: Vec<ContentState> = labelled
         .iter()
         .map(|c| ContentState {
@@ -168,22 +174,22 @@ async fn contents(
         })
         .collect();
     found.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((found, outside))
+    Ok((found, not_own))
 }
 
-/// The VolumeSnapshots (any namespace) labelled with the backup's name that were created during
-/// its run, and how many were not.
+/// The backup's own VolumeSnapshots, in any namespace (see [`own`]), and how many others carry
+/// its name.
 async fn snapshots(
     client: &Client,
     backup: &str,
     run: Option<Run>,
-) -> Result<(Vec<Named>, usize), Error> {
+) -> Result<(Vec<Named>, NotOwn), Error> {
     let api = Kind::VolumeSnapshot.api(client, None);
     let labelled = list(&api, Kind::VolumeSnapshot, &by_backup(backup)).await?;
-    let (labelled, outside) = during(labelled, run);
+    let (labelled, not_own) = own(labelled, run);
     let mut found: Vec<Named> = labelled.into_iter().map(named).collect();
     found.sort();
-    Ok((found, outside))
+    Ok((found, not_own))
 }
 
 /// When a backup ran: from its start (less [`START_SLACK`]) to its completion (plus
@@ -223,12 +229,30 @@ pub fn made_during(created: Option<Timestamp>, run: Option<Run>) -> bool {
     }
 }
 
-/// Splits labelled objects into those made during the backup's run and the count of the rest.
-fn during(objects: Vec<DynamicObject>, run: Option<Run>) -> (Vec<DynamicObject>, usize) {
-    let (mine, other): (Vec<_>, Vec<_>) = objects
-        .into_iter()
-        .partition(|o| made_during(o.metadata.creation_timestamp.as_ref().map(|t| t.0), run));
-    (mine, other.len())
+/// Whether Velero made `obj` restoring a backup (`velero.io/restore-name`), rather than backing
+/// one up.
+fn restored(obj: &DynamicObject) -> bool {
+    let labels = obj.metadata.labels.as_ref();
+    labels.is_some_and(|l| l.contains_key(VELERO_RESTORE_NAME))
+}
+
+/// Splits objects labelled with the backup's name into its own, made during its run (see
+/// [`made_during`]) and not by a restore, and the counts of the rest. A restore labels what it
+/// creates with the backup's name, moments after the backup or at any time, so the run alone
+/// does not tell: only its restore-name label does.
+fn own(objects: Vec<DynamicObject>, run: Option<Run>) -> (Vec<DynamicObject>, NotOwn) {
+    let (mut mine, mut not_own) = (Vec::new(), NotOwn::default());
+    for o in objects {
+        let created = o.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        if restored(&o) {
+            not_own.restored += 1;
+        } else if !made_during(created, run) {
+            not_own.outside_run += 1;
+        } else {
+            mine.push(o);
+        }
+    }
+    (mine, not_own)
 }
 
 fn named(o: DynamicObject) -> Named {

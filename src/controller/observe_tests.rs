@@ -73,6 +73,45 @@ fn a_snapshot_is_the_backups_only_if_made_during_its_run() {
 }
 
 #[test]
+fn a_snapshot_a_restore_made_is_never_the_backups() {
+    let snapshot = |name: &str, created: &str, restore: Option<&str>| {
+        let mut labels = json!({"velero.io/backup-name": "daily-1"});
+        if let Some(r) = restore {
+            labels["velero.io/restore-name"] = json!(r);
+        }
+        serde_json::from_value::<DynamicObject>(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": name, "namespace": "app", "creationTimestamp": created,
+                "labels": labels}}))
+        .expect("a VolumeSnapshot")
+    };
+    let status = json!({"startTimestamp": "2026-11-24T20:00:00Z",
+        "completionTimestamp": "2026-11-24T20:10:00Z"});
+    let run = run_of(&backup(json!({}), status));
+    let during = "2026-11-24T20:05:00Z";
+    let labelled = || {
+        vec![
+            snapshot("own", during, None),
+            snapshot("restored", during, Some("daily-1-20261124")),
+            snapshot("earlier", "2026-11-24T19:00:00Z", None),
+        ]
+    };
+    let (mine, not_own) = own(labelled(), run);
+    let names: Vec<_> = mine.iter().map(|o| o.metadata.name.as_deref()).collect();
+    assert_eq!(names, [Some("own")]);
+    let expected = NotOwn {
+        outside_run: 1,
+        restored: 1,
+    };
+    assert_eq!(not_own, expected);
+    // With no start, every labelled snapshot is the backup's, but a restore's still is not.
+    let (mine, not_own) = own(labelled(), None);
+    assert_eq!(mine.len(), 2);
+    assert_eq!(not_own.restored, 1);
+    assert_eq!(not_own.outside_run, 0);
+}
+
+#[test]
 fn auto_hands_to_velero_what_only_velero_deletes() {
     let nothing = VeleroOnly::default();
     let pvbs = VeleroOnly {

@@ -34,6 +34,25 @@ impl VeleroOnly {
     }
 }
 
+/// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name that are not its
+/// own: left alone, and counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotOwn {
+    /// Created outside its run: another backup's of the same name, or a snapshot Velero only
+    /// copied.
+    pub outside_run: usize,
+    /// Created by a restore of it (`velero.io/restore-name`): Velero labels what it restores with
+    /// the backup's name too.
+    pub restored: usize,
+}
+
+impl NotOwn {
+    /// Whether there are any.
+    pub fn any(&self) -> bool {
+        *self != NotOwn::default()
+    }
+}
+
 /// A Restore of the backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreState {
@@ -100,10 +119,9 @@ pub struct Observed {
     pub restores: Vec<RestoreState>,
     pub contents: Vec<ContentState>,
     pub snapshots: Vec<Named>,
-    /// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name but created
-    /// outside its run: not its own (another backup's of the same name, or a snapshot Velero only
-    /// copied), left alone.
-    pub outside_run: usize,
+    /// VolumeSnapshots and VolumeSnapshotContents labelled with the backup's name that are not
+    /// its own (native engine).
+    pub not_own: NotOwn,
     pub pod_volume_backups: Vec<String>,
     /// What only Velero can delete (counted for a backup being cleaned up in Velero's namespace).
     pub velero_only: VeleroOnly,
@@ -191,8 +209,13 @@ pub enum Plan {
     Wait { phase: String },
 }
 
-/// Phases in which Velero is still writing a backup's files or snapshots.
-pub const WRITING_PHASES: [&str; 5] = [
+/// Phases in which Velero is still writing a backup's files or snapshots, or is about to
+/// (Velero 1.18's backup queue: `Queued`, `ReadyToStart`). Not `New` nor no phase: those are
+/// also the Backups no Velero has taken up (none running, or made by hand), and users expect
+/// those cleaned at once rather than waited on forever.
+pub const WRITING_PHASES: [&str; 7] = [
+    "Queued",
+    "ReadyToStart",
     "InProgress",
     "WaitingForPluginOperations",
     "WaitingForPluginOperationsPartiallyFailed",

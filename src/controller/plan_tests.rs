@@ -11,7 +11,7 @@ fn observed() -> Observed {
         restores: vec![],
         contents: vec![],
         snapshots: vec![],
-        outside_run: 0,
+        not_own: NotOwn::default(),
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
@@ -342,6 +342,10 @@ fn a_backup_outside_veleros_namespace_is_not_cleaned() {
 
 #[test]
 fn a_backup_velero_is_still_writing_waits() {
+    // Velero 1.18's queue: about to run and write, and Velero refuses to delete it meanwhile.
+    for phase in ["Queued", "ReadyToStart", "InProgress"] {
+        assert!(WRITING_PHASES.contains(&phase), "{phase}");
+    }
     for phase in WRITING_PHASES {
         for finalized in [false, true] {
             let o = Observed {

@@ -181,7 +181,7 @@ async fn clean(
                         pod_volume_backups: pvbs,
                         ..observed.velero_only
                     },
-                    outside_run: observed.outside_run,
+                    not_own: observed.not_own,
                 },
                 Engine::Velero => Left::default(),
             };

@@ -6,7 +6,8 @@ use kube::runtime::events::{Event, EventType};
 
 use super::apply::{Failure, Report};
 use super::cleaner::Cleaner;
-use super::plan::{Engine, Named, Step, VeleroOnly};
+use super::kinds::VELERO_RESTORE_NAME;
+use super::plan::{Engine, Named, NotOwn, Step, VeleroOnly};
 use crate::policy::config;
 use crate::policy::request::Object;
 use crate::policy::stamps::{
@@ -105,8 +106,8 @@ pub fn started_note(
 pub struct Left {
     /// What only Velero deletes.
     pub velero_only: VeleroOnly,
-    /// Snapshots labelled with the backup's name but made outside its run.
-    pub outside_run: usize,
+    /// Snapshots labelled with the backup's name that are not its own.
+    pub not_own: NotOwn,
 }
 
 /// The success note: who asked, who approved, what is gone, and (native engine) what was left.
@@ -164,19 +165,39 @@ pub fn success_note(
         what if what.is_empty() => String::new(),
         what => format!(" Left in place, as only Velero deletes them: {what}."),
     };
-    if left.outside_run > 0 {
+    if left.not_own.any() {
+        tail.push_str(&format!(
+            " Left alone: {}.",
+            not_own_text(backup, &left.not_own)
+        ));
+    }
+    format!("{head} Deleted {}{resumed}.{tail}", parts.join("; "))
+}
+
+/// The snapshots labelled with the backup's name that are not its own, in words.
+fn not_own_text(backup: &Object, not_own: &NotOwn) -> String {
+    const SNAPSHOTS: &str =
+        "VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's name but created";
+    let mut parts = Vec::new();
+    if not_own.outside_run > 0 {
         let status = &backup.status;
         let (from, until) = (&status.start_timestamp, &status.completion_timestamp);
-        tail.push_str(&format!(
-            " Left alone: {} VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the \
-             backup's name but created outside its run ({} to {}): another backup's of the same \
-             name, or snapshots Velero only copied.",
-            left.outside_run,
+        parts.push(format!(
+            "{} {SNAPSHOTS} outside its run ({} to {}): another backup's of the same name, or \
+             snapshots Velero only copied",
+            not_own.outside_run,
             from.as_deref().unwrap_or("?"),
             until.as_deref().unwrap_or("-")
         ));
     }
-    format!("{head} Deleted {}{resumed}.{tail}", parts.join("; "))
+    if not_own.restored > 0 {
+        parts.push(format!(
+            "{} {SNAPSHOTS} by a restore of it ({VELERO_RESTORE_NAME}): the restore's, not the \
+             backup's",
+            not_own.restored
+        ));
+    }
+    parts.join("; ")
 }
 
 /// What a step does, in words.

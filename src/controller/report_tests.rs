@@ -86,7 +86,7 @@ fn the_success_note_lists_what_was_left() {
     };
     let left = Left {
         velero_only: SNAPSHOTS_AND_PVBS,
-        outside_run: 0,
+        not_own: NotOwn::default(),
     };
     let note = success_note(&b, &facts, Engine::Native, &done, &left);
     assert!(
@@ -100,10 +100,25 @@ fn the_success_note_lists_what_was_left() {
     let mut b = b;
     b.status.start_timestamp = Some("2026-11-24T20:00:00Z".into());
     b.status.completion_timestamp = Some("2026-11-24T20:05:00Z".into());
-    let other = Left {
-        outside_run: 2,
+    let mut other = Left {
+        not_own: NotOwn {
+            outside_run: 2,
+            restored: 0,
+        },
         ..Left::default()
     };
     let note = success_note(&b, &facts, Engine::Native, &done, &other);
-    assert!(note.ends_with("Left alone: 2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's name but created outside its run (2026-11-24T20:00:00Z to 2026-11-24T20:05:00Z): another backup's of the same name, or snapshots Velero only copied."), "{note}");
+    let outside = "2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's name but created outside its run (2026-11-24T20:00:00Z to 2026-11-24T20:05:00Z): another backup's of the same name, or snapshots Velero only copied";
+    assert!(note.ends_with(&format!("Left alone: {outside}.")), "{note}");
+    let restored = "VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the backup's name but created by a restore of it (velero.io/restore-name): the restore's, not the backup's";
+    other.not_own.restored = 3;
+    let note = success_note(&b, &facts, Engine::Native, &done, &other);
+    let both = format!("Left alone: {outside}; 3 {restored}.");
+    assert!(note.ends_with(&both), "{note}");
+    other.not_own.outside_run = 0;
+    let note = success_note(&b, &facts, Engine::Native, &done, &other);
+    assert!(
+        note.ends_with(&format!("Left alone: 3 {restored}.")),
+        "{note}"
+    );
 }

@@ -4,7 +4,8 @@ use backup_guard::controller::kinds::{view, Kind};
 use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
 use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
 use k8s_openapi::api::events::v1::Event;
-use serde_json::json;
+use kube::Client;
+use serde_json::{json, Value};
 
 use crate::fixtures::*;
 use crate::harness::*;
@@ -185,6 +186,25 @@ async fn a_repeated_event_counts_up_its_series_instead_of_adding_events() {
     drop_namespace(&c, &ns).await;
 }
 
+/// A VolumeSnapshot `<name>-vs` in `ns` and its VolumeSnapshotContent `<name>-vsc` (`Retain`),
+/// both labelled `labels`.
+async fn snapshot_pair(c: &Client, ns: &str, name: &str, labels: &Value) {
+    create(c, Kind::VolumeSnapshotContent, json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotContent", "metadata": {"name": format!("{name}-vsc"), "labels": labels},
+        "spec": {"deletionPolicy": "Retain", "driver": "hostpath.csi.k8s.io",
+            "source": {"snapshotHandle": format!("snap-{name}")},
+            "volumeSnapshotRef": {"name": format!("{name}-vs"), "namespace": ns}}})).await;
+    create(
+        c,
+        Kind::VolumeSnapshot,
+        json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshot", "metadata": {"name": format!("{name}-vs"), "namespace": ns,
+            "labels": labels},
+        "spec": {"source": {"volumeSnapshotContentName": format!("{name}-vsc")}}}),
+    )
+    .await;
+}
+
 /// CSI snapshots labelled with a backup's name are its own only if they were made while it ran,
 /// PodVolumeBackups only if they carry its uid where they carry one: those of another backup of
 /// the same name (another Velero installation's, an earlier one's) stay.
@@ -221,20 +241,7 @@ async fn another_backups_snapshots_and_pod_volume_backups_are_left_alone() {
             )
             .await;
         }
-        create(&c, Kind::VolumeSnapshotContent, json!({"apiVersion": "snapshot.storage.k8s.io/v1",
-            "kind": "VolumeSnapshotContent", "metadata": {"name": format!("{name}-vsc"), "labels": label},
-            "spec": {"deletionPolicy": "Retain", "driver": "hostpath.csi.k8s.io",
-                "source": {"snapshotHandle": format!("snap-{name}")},
-                "volumeSnapshotRef": {"name": format!("{name}-vs"), "namespace": ns}}})).await;
-        create(
-            &c,
-            Kind::VolumeSnapshot,
-            json!({"apiVersion": "snapshot.storage.k8s.io/v1",
-            "kind": "VolumeSnapshot", "metadata": {"name": format!("{name}-vs"), "namespace": ns,
-                "labels": label},
-            "spec": {"source": {"volumeSnapshotContentName": format!("{name}-vsc")}}}),
-        )
-        .await;
+        snapshot_pair(&c, &ns, &name, &label).await;
         request_delete(&c, KEY, &ns, &name, &[]).await;
     }
     let running = start(&c, &ns, policy_state(velero_in(&ns), KEY));
@@ -278,5 +285,71 @@ async fn another_backups_snapshots_and_pod_volume_backups_are_left_alone() {
         .delete(&format!("{old}-vsc"), &Default::default())
         .await
         .expect("tidy up");
+    drop_namespace(&c, &ns).await;
+}
+
+/// Velero labels what it restores with the backup's name too: a VolumeSnapshot and content a
+/// restore made (labelled `velero.io/restore-name`) are not the backup's, even made during its
+/// run or when its start is unknown, while its own go.
+#[tokio::test]
+async fn snapshots_a_restore_made_from_the_backup_are_left_alone() {
+    let c = cluster().await;
+    let ns = namespace(&c, "ctl-restored").await;
+    let repository = format!("{PREFIX}/kopia/default/kopia.repository");
+    let seeded = Objects::from([(repository, b"repository".to_vec())]);
+    let (_root, loc) = file_location(&ns, &seeded).await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
+    let at = |minutes: i64| (now + jiff::SignedDuration::from_mins(minutes)).to_string();
+    // `ran` completed just now and is restored at once, within its run's slack after the
+    // completion; `unstarted` has no start, so its run is no help.
+    let ran = json!({"phase": "Completed", "startTimestamp": at(-5), "completionTimestamp": at(0)});
+    let unstarted = json!({"phase": "Completed"});
+    let names = [format!("{ns}-ran"), format!("{ns}-unstarted")];
+    for (name, status) in names.iter().zip([ran, unstarted]) {
+        let mut object = backup(&ns, name, "default");
+        object["status"] = status;
+        create(&c, Kind::Backup, object).await;
+        let own = json!({"velero.io/backup-name": name});
+        snapshot_pair(&c, &ns, name, &own).await;
+        let restored = json!({"velero.io/backup-name": name,
+            "velero.io/restore-name": format!("{name}-20261124")});
+        snapshot_pair(&c, &ns, &format!("{name}-restored"), &restored).await;
+        request_delete(&c, KEY, &ns, name, &[]).await;
+    }
+    let running = start(&c, &ns, policy_state(velero_in(&ns), KEY));
+    let contents = Kind::VolumeSnapshotContent.api(&c, None);
+    let said = "Left alone: 2 VolumeSnapshot(s)/VolumeSnapshotContent(s) labelled with the \
+                backup's name but created by a restore of it (velero.io/restore-name)";
+    for name in &names {
+        eventually(60, "the Backup to be gone", || async {
+            !exists(Kind::Backup, Some(&ns), name).await
+        })
+        .await;
+        assert!(!exists(Kind::VolumeSnapshot, Some(&ns), &format!("{name}-vs")).await);
+        assert!(!exists(Kind::VolumeSnapshotContent, None, &format!("{name}-vsc")).await);
+        let restored = format!("{name}-restored");
+        assert!(exists(Kind::VolumeSnapshot, Some(&ns), &format!("{restored}-vs")).await);
+        let kept = contents
+            .get(&format!("{restored}-vsc"))
+            .await
+            .expect("the restored content stays");
+        assert_eq!(
+            kept.data["spec"]["deletionPolicy"],
+            json!("Retain"),
+            "not switched to Delete"
+        );
+        eventually(10, "the Event saying what was left alone", || async {
+            has_event(&c, &ns, name, "CleanupSucceeded", said).await
+        })
+        .await;
+    }
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    running.stop().await;
+    for name in &names {
+        contents
+            .delete(&format!("{name}-restored-vsc"), &Default::default())
+            .await
+            .expect("tidy up");
+    }
     drop_namespace(&c, &ns).await;
 }

@@ -63,30 +63,39 @@ async fn a_read_only_location_is_not_deleted_from_until_it_is_read_write() {
     drop_namespace(&c, &n.ns).await;
 }
 
+/// Velero 1.18 queues a backup (`Queued`, then `ReadyToStart`) before it writes it: those
+/// wait as `InProgress` and the plugin and finalizing phases do.
 #[tokio::test]
 async fn a_backup_velero_is_still_writing_waits_until_it_is_finished() {
     let c = cluster().await;
     let (n, seeded, _root, loc) = scenario(&c, "ctl-inprogress").await;
-    let writing = json!({"status": {"phase": "WaitingForPluginOperations"}});
-    patch(&c, Kind::Backup, Some(&n.ns), &n.gone, writing).await;
-    let running = start(&c, &n.ns, policy_state(velero_in(&n.ns), KEY));
-    eventually(30, "a CleanupWaiting Event naming the phase", || async {
-        has_event(
-            &n.ns,
-            &n.gone,
-            "CleanupWaiting",
-            "WaitingForPluginOperations",
+    let shared = policy_state(velero_in(&n.ns), KEY);
+    // A controller per phase: each posts CleanupWaiting once, naming the phase it saw first.
+    for phase in ["Queued", "ReadyToStart", "WaitingForPluginOperations"] {
+        let writing = json!({"status": {"phase": phase}});
+        patch(&c, Kind::Backup, Some(&n.ns), &n.gone, writing).await;
+        let running = start(&c, &n.ns, shared.clone());
+        let named = format!("(phase {phase})");
+        eventually(
+            30,
+            &format!("a CleanupWaiting Event naming {phase}"),
+            || async { has_event(&n.ns, &n.gone, "CleanupWaiting", &named).await },
         )
-        .await
-    })
-    .await;
-    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
-    assert!(finalizers(&c, Kind::Backup, Some(&n.ns), &n.gone)
-        .await
-        .is_empty());
+        .await;
+        running.stop().await;
+        assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+        assert!(exists(Kind::Backup, Some(&n.ns), &n.gone).await, "{phase}");
+        assert!(
+            finalizers(&c, Kind::Backup, Some(&n.ns), &n.gone)
+                .await
+                .is_empty(),
+            "{phase}"
+        );
+    }
 
     let done = json!({"status": {"phase": "Completed"}});
     patch(&c, Kind::Backup, Some(&n.ns), &n.gone, done).await;
+    let running = start(&c, &n.ns, shared);
     cleaned_up(&n, &loc, &seeded, "the cleanup once Velero finished").await;
     running.stop().await;
     drop_namespace(&c, &n.ns).await;
