@@ -11,7 +11,7 @@ use super::decision::{Actor, Class, Judging, Reason, Violation};
 use super::messages;
 use super::request::{Object, Request};
 use super::rules::self_sanction;
-use super::stamps::Unsanctioned;
+use super::stamps::{is_held, Unsanctioned, CLEANUP_FINALIZER};
 
 /// The Backup phase Velero's deletion controller sets before it deletes anything.
 pub const DELETING: &str = "Deleting";
@@ -49,5 +49,24 @@ pub fn deletion_started(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         Class::Storage,
         || messages::deletion_started(req, text, cause, ctx.policy),
         || messages::short(req, &format!("Velero starts deleting it, but {text}")),
+    ))
+}
+
+/// UPDATE removing the controller's finalizer (`backup-guard.io/cleanup`) from a held Backup. The
+/// controller keeps it while a backup is held, so that a cleanup stopped by the hold leaves the
+/// Backup in place even when its deletion had begun; stripped by hand (as one unsticks a
+/// terminating namespace), the Backup would go, and Velero's sync bring it back without its hold.
+/// Refused for everyone, class storage: a hold manager releases the hold first.
+pub fn finalizer_removed(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let (old, new) = (req.old_object.as_deref()?, req.object.as_deref()?);
+    let has = |o: &Object| o.metadata.finalizers.iter().any(|f| f == CLEANUP_FINALIZER);
+    if !is_held(&old.metadata) || !has(old) || has(new) {
+        return None;
+    }
+    Some(ctx.holding(true).violation(
+        Reason::FinalizerRemoved,
+        Class::Storage,
+        || messages::finalizer_removed(req),
+        || messages::short(req, "the finalizer of a held backup removed"),
     ))
 }

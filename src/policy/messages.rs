@@ -4,7 +4,9 @@ use std::fmt::{self, Write as _};
 
 use super::config::{Mode, Policy};
 use super::request::{Request, Resource};
-use super::stamps::{Unsanctioned, DELETE_APPROVAL, DELETE_REQUEST, HOLD, VELERO_BACKUP_NAME};
+use super::stamps::{
+    Unsanctioned, CLEANUP_FINALIZER, DELETE_APPROVAL, DELETE_REQUEST, HOLD, VELERO_BACKUP_NAME,
+};
 use crate::index::Protected;
 
 /// Kubernetes shows warnings up to 120 characters well.
@@ -389,6 +391,19 @@ pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
          location does not hold it, and re-creates it from the location that does, without its hold or a \
          later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
         target(req)
+    )
+}
+
+/// The controller's finalizer removed from a held Backup.
+pub fn finalizer_removed(req: &Request) -> String {
+    format!(
+        "backup-guard: this update removes the finalizer {CLEANUP_FINALIZER} from {}, which is on legal hold. \
+         The finalizer keeps a held Backup in the cluster while its deletion waits: without it the Backup would \
+         go, and {HELD_SHADOW} A hold manager must first release the hold (`kubectl label backup {}{} {HOLD}-`); \
+         the controller then finishes or calls off the cleanup and removes the finalizer itself.",
+        target(req),
+        req.name,
+        NsFlag(&req.namespace)
     )
 }
 

@@ -5,7 +5,7 @@
 
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
-use super::deletion::deletion_started;
+use super::deletion::{deletion_started, finalizer_removed};
 use super::expiry::{expiration_moved_earlier, ttl_shortened};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
@@ -108,6 +108,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| location_moved(req, ctx))
                 .or_else(|| deletion_started(req, ctx))
                 .or_else(|| mode_lowered(req, ctx))
+                .or_else(|| finalizer_removed(req, ctx))
         }
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))

@@ -249,3 +249,38 @@ fn a_backup_may_not_be_relabelled_into_a_milder_mode() {
         .allowed
     );
 }
+
+#[test]
+fn the_cleanup_finalizer_stays_on_a_held_backup() {
+    let idx = index();
+    let p = Policy::default();
+    let with = |b: Value| {
+        let mut b = b;
+        b["metadata"]["finalizers"] = json!(["backup-guard.io/cleanup"]);
+        b["metadata"]["deletionTimestamp"] = json!("2026-11-23T21:00:00Z");
+        b
+    };
+    let stripped = |old: &Value| {
+        let mut new = old.clone();
+        new["metadata"]["finalizers"] = json!([]);
+        update_of(old, &new)
+    };
+    let old = with(held(backup()));
+    for mode in [Mode::Enforce, Mode::Neuter] {
+        let d = validate(&stripped(&old), &in_mode(mode), &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::FinalizerRemoved));
+        assert!(
+            d.message.contains("which is on legal hold"),
+            "{}",
+            d.message
+        );
+    }
+    // Not for exempt users either, nor Velero; an unheld Backup's finalizer is the controller's
+    // to remove (it does when a cleanup ends or is called off).
+    let exempt = policy("exempt: {users: [alice]}");
+    assert!(!validate(&stripped(&old), &exempt, &idx, capture_day()).allowed);
+    let velero = as_user(stripped(&old), VELERO, &[]);
+    assert!(!validate(&velero, &p, &idx, capture_day()).allowed);
+    assert!(validate(&stripped(&with(backup())), &p, &idx, capture_day()).allowed);
+}

@@ -194,3 +194,26 @@ fn a_backup_relabelled_into_a_milder_mode_is_refused() {
     assert!(kubectl(Who::Alice, "-n relabel label backup prod-1 env=prod").ok);
     set_policy("mode: enforce");
 }
+
+#[test]
+fn the_cleanup_finalizer_of_a_held_backup_cannot_be_stripped() {
+    set_policy("mode: enforce");
+    namespace_with_backups(
+        "strip",
+        &[("kept", LATER, ", backup-guard.io/hold: \"true\"")],
+    );
+    // As the controller leaves a held Backup whose cleanup the hold stopped (the finalizer's
+    // writer is the controller; the guard polices its removal, not who adds it).
+    let add = "-n strip patch backup kept --type merge -p '{\"metadata\":{\"finalizers\":[\"backup-guard.io/cleanup\"]}}'";
+    assert!(kubectl(Who::Admin, add).ok);
+    let strip = "-n strip patch backup kept --type merge -p '{\"metadata\":{\"finalizers\":null}}'";
+    let r = kubectl(Who::Admin, strip);
+    assert!(
+        !r.ok && r.stderr.contains("which is on legal hold"),
+        "{}",
+        r.stderr
+    );
+    // Released by a hold manager, the finalizer may go.
+    assert!(kubectl(Who::Bob, "-n strip label backup kept backup-guard.io/hold-").ok);
+    assert!(kubectl(Who::Admin, strip).ok);
+}
