@@ -48,6 +48,7 @@ cluster_up() {
       "$KUBECTL" apply --validate=false -f "$d" >/dev/null
     done
     "$KUBECTL" create namespace velero --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+    e2e_sweep
     return
   fi
   mode=${E2E_INSTALL:-}
@@ -255,6 +256,34 @@ webhooks_unregister() {
   done
 }
 
+# The label on everything the suite creates in a $KUBECONFIG cluster (tests/e2e/main.rs SUITE).
+E2E_SUITE_LABEL=e2e.backup-guard.io/suite=true
+
+# e2e_sweep: removes what a run of the suite made in a $KUBECONFIG cluster, so that the next run
+# starts clean: before a run (what a run that died left) and after one. The guard's webhooks
+# are unregistered first (its Backups are protected, and a dead guard would fail every call
+# closed), and finalizers stripped (no controller is left to remove backup-guard.io/cleanup, nor
+# Velero's from the Restores). Only objects carrying the label, and everything in the namespaces
+# that carry it; never run against the local control plane (a new one each run).
+e2e_sweep() {
+  local kinds=backups.velero.io,restores.velero.io,deletebackuprequests.velero.io ns obj
+  webhooks_unregister
+  for ns in $("$KUBECTL" get namespaces -l "$E2E_SUITE_LABEL" -o name | cut -d/ -f2); do
+    for obj in $("$KUBECTL" -n "$ns" get "$kinds" -o name); do
+      "$KUBECTL" -n "$ns" patch "$obj" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+    done
+  done
+  "$KUBECTL" get "$kinds,backupstoragelocations.velero.io,podvolumebackups.velero.io,volumesnapshots.snapshot.storage.k8s.io" \
+    -A -l "$E2E_SUITE_LABEL" -o jsonpath='{range .items[*]}{.metadata.namespace} {.kind} {.metadata.name}{"\n"}{end}' |
+    while read -r ns kind obj; do
+      "$KUBECTL" -n "$ns" patch "$kind" "$obj" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+      "$KUBECTL" -n "$ns" delete "$kind" "$obj" --ignore-not-found --wait=false >/dev/null
+    done
+  "$KUBECTL" delete volumesnapshotcontents.snapshot.storage.k8s.io -l "$E2E_SUITE_LABEL" --ignore-not-found >/dev/null
+  # Waits for the namespaces to go: a namespace still terminating refuses the next run's objects.
+  "$KUBECTL" delete namespaces -l "$E2E_SUITE_LABEL" --ignore-not-found --timeout=180s >/dev/null
+}
+
 # teardown DIR: the guard by PID, then the cluster we started (never an external one), then
 # the network namespace.
 teardown() {
@@ -270,6 +299,7 @@ teardown() {
     "$E2E_ROOT/hack/cluster/down.sh" "$dir/cluster" >/dev/null 2>&1 || true
   elif [ -n "${E2E_EXTERNAL:-}" ]; then
     webhooks_unregister "$dir" || true
+    e2e_sweep || log "could not remove everything the suite made (label $E2E_SUITE_LABEL)"
   fi
   netns_down "$dir"
 }

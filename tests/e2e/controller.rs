@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::kube::{eventually, kubectl, kubectl_stdin, metric, Who};
-use super::set_policy;
+use super::{set_policy, SUITE};
 
 const BUCKET: &str = "velero";
 const PREFIX: &str = "e2e";
@@ -66,25 +66,25 @@ fn apply(who: Who, yaml: &str) {
 
 fn objects(root: &Path) {
     apply(Who::Velero, &format!(
-        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file, namespace: velero}}\n\
+        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file, namespace: velero, labels: {{{SUITE}}}}}\n\
          spec: {{provider: file, objectStorage: {{bucket: {BUCKET}, prefix: {PREFIX}}}, config: {{root: {}}}}}\n",
         root.display()
     ));
     for b in ["ctl-gone", "ctl-kept"] {
         apply(Who::Velero, &format!(
-            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {b}, namespace: velero, labels: {{velero.io/storage-location: ctl-file}}}}\n\
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {b}, namespace: velero, labels: {{{SUITE}, velero.io/storage-location: ctl-file}}}}\n\
              spec: {{storageLocation: ctl-file, ttl: 720h0m0s}}\nstatus: {{phase: Completed, expiration: \"2099-01-01T00:00:00Z\"}}\n"
         ));
         apply(Who::Velero, &format!(
-            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {{name: {b}-r1, namespace: velero, finalizers: [restores.velero.io/external-resources-finalizer]}}\n\
+            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {{name: {b}-r1, namespace: velero, labels: {{{SUITE}}}, finalizers: [restores.velero.io/external-resources-finalizer]}}\n\
              spec: {{backupName: {b}}}\n"
         ));
         apply(Who::Velero, &format!(
-            "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: e2e-{b}-vsc, labels: {{velero.io/backup-name: {b}}}}}\n\
+            "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: e2e-{b}-vsc, labels: {{{SUITE}, velero.io/backup-name: {b}}}}}\n\
              spec: {{deletionPolicy: Delete, driver: hostpath.csi.k8s.io, source: {{snapshotHandle: snap-{b}}}, volumeSnapshotRef: {{name: {b}-vs, namespace: velero}}}}\n---\n\
-             apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata: {{name: {b}-vs, namespace: velero, labels: {{velero.io/backup-name: {b}}}}}\n\
+             apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata: {{name: {b}-vs, namespace: velero, labels: {{{SUITE}, velero.io/backup-name: {b}}}}}\n\
              spec: {{source: {{volumeSnapshotContentName: e2e-{b}-vsc}}}}\n---\n\
-             apiVersion: velero.io/v1\nkind: PodVolumeBackup\nmetadata: {{name: {b}-pvb, namespace: velero, labels: {{velero.io/backup-name: {b}}}}}\nspec: {{backupStorageLocation: default, node: node-1, pod: {{kind: Pod, name: app-0, namespace: app}}, repoIdentifier: \"kopia:cluster-a\", volume: data}}\n"
+             apiVersion: velero.io/v1\nkind: PodVolumeBackup\nmetadata: {{name: {b}-pvb, namespace: velero, labels: {{{SUITE}, velero.io/backup-name: {b}}}}}\nspec: {{backupStorageLocation: default, node: node-1, pod: {{kind: Pod, name: app-0, namespace: app}}, repoIdentifier: \"kopia:cluster-a\", volume: data}}\n"
         ));
     }
 }
@@ -231,11 +231,11 @@ fn controller_cli_holds_and_only_a_manager_releases() {
     let root = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(root.path().join(BUCKET)).expect("bucket");
     apply(Who::Velero, &format!(
-        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file-2, namespace: velero}}\n\
+        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file-2, namespace: velero, labels: {{{SUITE}}}}}\n\
          spec: {{provider: file, objectStorage: {{bucket: {BUCKET}}}, config: {{root: {}}}}}\n",
         root.path().display()
     ));
-    apply(Who::Velero, "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {name: ctl-held, namespace: velero}\nspec: {storageLocation: ctl-file-2}\n");
+    apply(Who::Velero, &format!("apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: ctl-held, namespace: velero, labels: {{{SUITE}}}}}\nspec: {{storageLocation: ctl-file-2}}\n"));
     let (ok, text) = guard(&["hold", "ctl-held", "-n", "velero"]);
     assert!(ok && text.contains("on legal hold"), "{text}");
     let request = [
@@ -288,11 +288,11 @@ fn controller_cleans_up_a_backup_whose_name_is_longer_than_a_label() {
         std::fs::write(dir.join(f), f).expect("write");
     }
     apply(Who::Velero, &format!(
-        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file-3, namespace: velero}}\n\
+        "apiVersion: velero.io/v1\nkind: BackupStorageLocation\nmetadata: {{name: ctl-file-3, namespace: velero, labels: {{{SUITE}}}}}\n\
          spec: {{provider: file, objectStorage: {{bucket: {BUCKET}}}, config: {{root: {}}}}}\n---\n\
-         apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {long}, namespace: velero}}\n\
+         apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {long}, namespace: velero, labels: {{{SUITE}}}}}\n\
          spec: {{storageLocation: ctl-file-3, ttl: 720h0m0s}}\nstatus: {{phase: Completed, expiration: \"2099-01-01T00:00:00Z\"}}\n---\n\
-         apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: e2e-ctl-long-vsc, labels: {{velero.io/backup-name: {label}}}}}\n\
+         apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: e2e-ctl-long-vsc, labels: {{{SUITE}, velero.io/backup-name: {label}}}}}\n\
          spec: {{deletionPolicy: Delete, driver: hostpath.csi.k8s.io, source: {{snapshotHandle: snap-long}}, volumeSnapshotRef: {{name: long-vs, namespace: velero}}}}\n",
         root.path().display()
     ));

@@ -3,7 +3,7 @@
 //! (DeleteBackupRequests), storage locations and snapshot contents.
 
 use super::kube::{eventually, kubectl, kubectl_stdin, metric, Who};
-use super::{exists, namespace_with_backups, set_policy, EXPIRED, LATER};
+use super::{exists, namespace_with_backups, set_policy, EXPIRED, LATER, SUITE};
 
 #[test]
 fn seed_kubectl_delete_namespace_with_backups_is_denied_before_it_turns_terminating() {
@@ -184,7 +184,7 @@ fn storage_location_and_snapshot_contents_are_guarded() {
         r.stderr
     );
 
-    let vsc = "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {name: snapcontent-e2e, labels: {velero.io/backup-name: in-default}}\nspec: {deletionPolicy: Delete, driver: ebs.csi.aws.com, source: {snapshotHandle: snap-1}, volumeSnapshotRef: {name: vs, namespace: bsl}}\n";
+    let vsc = &format!("apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotContent\nmetadata: {{name: snapcontent-e2e, labels: {{{SUITE}, velero.io/backup-name: in-default}}}}\nspec: {{deletionPolicy: Delete, driver: ebs.csi.aws.com, source: {{snapshotHandle: snap-1}}, volumeSnapshotRef: {{name: vs, namespace: bsl}}}}\n");
     assert!(kubectl_stdin(Who::Velero, "create -f -", vsc).ok);
     let policy = kubectl(
         Who::Admin,

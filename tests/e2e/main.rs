@@ -38,11 +38,16 @@ status: {{phase: Completed, startTimestamp: "2026-11-01T02:00:00Z", expiration: 
 }
 
 const LATER: &str = "2099-01-01T00:00:00Z";
+/// The label on everything the suite creates outside its own namespaces (and on those), which
+/// hack/e2e/lib.sh's `e2e_sweep` removes from a `$KUBECONFIG` cluster before and after a run.
+const SUITE: &str = "e2e.backup-guard.io/suite: \"true\"";
 const EXPIRED: &str = "2020-01-01T00:00:00Z";
 
 /// A fresh namespace holding the given backups (created as Velero would), indexed by the guard.
 fn namespace_with_backups(ns: &str, backups: &[(&str, &str, &str)]) {
-    let _ = kubectl(Who::Admin, &format!("create namespace {ns}"));
+    let namespace =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}, labels: {{{SUITE}}}}}\n");
+    let _ = kubectl_stdin(Who::Admin, "create -f -", &namespace);
     for (name, exp, labels) in backups {
         let r = kubectl_stdin(Who::Velero, "apply -f -", &backup(ns, name, exp, labels));
         assert!(r.ok, "creating backup {name}: {}", r.stderr);
