@@ -16,7 +16,8 @@ mod storage_servers;
 use std::time::{Duration, Instant};
 
 use backup_guard::storage::{
-    delete_backup_files, delete_restore_files, resolve, BslSpec, CleanupError,
+    delete_backup_files, delete_keys, delete_restore_files, list_backup_files, resolve, BslSpec,
+    CleanupError,
 };
 use storage_backend::*;
 use storage_http::Seen;
@@ -167,6 +168,49 @@ async fn local_directory_cleanup_removes_only_the_backup_and_its_restore() {
         "empty directory left behind"
     );
     assert!(root.join(PREFIX).join("backups/daily-10").is_dir());
+}
+
+/// The controller lists, looks at the backup again, and only then deletes: the listing deletes
+/// nothing (a caller that stops there leaves the bucket whole), and the delete removes exactly
+/// the keys listed, not a file that arrived under the directory in between.
+#[tokio::test]
+async fn s3s_fs_listing_deletes_nothing_and_the_delete_removes_only_what_was_listed() {
+    let objects = velero_layout();
+    let b = s3s_fs_backend(&objects).await;
+    b.counter.take();
+    let listing = list_backup_files(&b.loc, "daily-1")
+        .await
+        .expect("list backup files");
+    let mut listed: Vec<String> = listing.keys().iter().map(|k| k.to_string()).collect();
+    listed.sort();
+    let mut expected = backup_files(PREFIX, "daily-1");
+    expected.sort();
+    assert_eq!(listed, expected);
+    let listing_requests = b.counter.take();
+    assert_eq!(
+        count(&listing_requests, "POST", "delete"),
+        0,
+        "a listing deletes nothing: {listing_requests:?}"
+    );
+    // A caller that stops here (a hold placed meanwhile) has deleted nothing.
+    assert_remaining(b.plain.store.as_ref(), &objects, &[]).await;
+
+    let late = format!("{PREFIX}/backups/daily-1/written-after-the-listing.json");
+    let mut with_late = objects.clone();
+    with_late.insert(late.clone(), b"late".to_vec());
+    seed(b.plain.store.as_ref(), &with_late).await;
+    let deleted = delete_keys(&b.loc, listing).await.expect("delete keys");
+    assert_eq!(deleted.keys, 12);
+    let delete_requests = b.counter.take();
+    assert_eq!(
+        (
+            delete_requests.len(),
+            count(&delete_requests, "POST", "delete")
+        ),
+        (1, 1),
+        "one bulk delete and no listing: {delete_requests:?}"
+    );
+    assert_remaining(b.plain.store.as_ref(), &with_late, &expected).await;
 }
 
 async fn assert_1500_keys_take_two_bulk_deletes(b: &Backend, objects: &Objects) {

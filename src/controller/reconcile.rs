@@ -193,7 +193,7 @@ async fn clean(
         }
         // The change that ended the sanction triggers the reconcile that calls the cleanup off.
         Ok(Outcome::Stopped(why)) => {
-            tracing::info!(backup = %backup_name(backup), why = why.explain(), "cleanup interrupted before its next step");
+            tracing::info!(backup = %backup_name(backup), why = why.explain(), "cleanup interrupted before its next step or delete");
             Ok(Action::requeue(Duration::from_secs(1)))
         }
         Ok(Outcome::Gone) => {
