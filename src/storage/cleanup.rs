@@ -223,6 +223,15 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
         )
         .into();
     }
+    if let Some(key) = unaddressable_key(err) {
+        return format!(
+            "the store holds {key:?} (or keys under it), which is not a key object_store can \
+             address (an empty, \".\" or \"..\" segment, or a control character), so it can be \
+             neither checked nor deleted: remove it by hand with the provider's own tool (aws s3 \
+             rm, az storage blob delete, gcloud storage rm), then retry the cleanup"
+        )
+        .into();
+    }
     let hint = match err {
         _ if rejected => CREDENTIALS_HINT,
         E::NotFound { .. } => BUCKET_HINT,
@@ -233,6 +242,19 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
         _ => "check the endpoint, the credentials and that the bucket exists",
     };
     hint.into()
+}
+
+/// The key (or "directory" prefix) a listing returned that object_store cannot parse into a path.
+fn unaddressable_key(err: &object_store::Error) -> Option<&str> {
+    use object_store::path::Error as P;
+    use object_store::Error::InvalidPath;
+    match err {
+        InvalidPath {
+            source:
+                P::EmptySegment { path } | P::BadSegment { path, .. } | P::NonUnicode { path, .. },
+        } => Some(path),
+        _ => None,
+    }
 }
 
 /// What to do when the controller's own identity cannot be obtained.
