@@ -16,10 +16,12 @@ mod storage_servers;
 use std::time::{Duration, Instant};
 
 use backup_guard::storage::{
-    delete_backup_files, delete_restore_files, resolve, BslSpec, CleanupError,
+    delete_backup_files, delete_keys, delete_restore_files, list_backup_files, resolve, BslSpec,
+    CleanupError,
 };
+use object_store::ObjectStoreExt;
 use storage_backend::*;
-use storage_http::Seen;
+use storage_http::{raw_request, Seen};
 use storage_scenario::*;
 use storage_servers::*;
 
@@ -169,6 +171,49 @@ async fn local_directory_cleanup_removes_only_the_backup_and_its_restore() {
     assert!(root.join(PREFIX).join("backups/daily-10").is_dir());
 }
 
+/// The controller lists, looks at the backup again, and only then deletes: the listing deletes
+/// nothing (a caller that stops there leaves the bucket whole), and the delete removes exactly
+/// the keys listed, not a file that arrived under the directory in between.
+#[tokio::test]
+async fn s3s_fs_listing_deletes_nothing_and_the_delete_removes_only_what_was_listed() {
+    let objects = velero_layout();
+    let b = s3s_fs_backend(&objects).await;
+    b.counter.take();
+    let listing = list_backup_files(&b.loc, "daily-1")
+        .await
+        .expect("list backup files");
+    let mut listed: Vec<String> = listing.keys().iter().map(|k| k.to_string()).collect();
+    listed.sort();
+    let mut expected = backup_files(PREFIX, "daily-1");
+    expected.sort();
+    assert_eq!(listed, expected);
+    let listing_requests = b.counter.take();
+    assert_eq!(
+        count(&listing_requests, "POST", "delete"),
+        0,
+        "a listing deletes nothing: {listing_requests:?}"
+    );
+    // A caller that stops here (a hold placed meanwhile) has deleted nothing.
+    assert_remaining(b.plain.store.as_ref(), &objects, &[]).await;
+
+    let late = format!("{PREFIX}/backups/daily-1/written-after-the-listing.json");
+    let mut with_late = objects.clone();
+    with_late.insert(late.clone(), b"late".to_vec());
+    seed(b.plain.store.as_ref(), &with_late).await;
+    let deleted = delete_keys(&b.loc, listing).await.expect("delete keys");
+    assert_eq!(deleted.keys, 12);
+    let delete_requests = b.counter.take();
+    assert_eq!(
+        (
+            delete_requests.len(),
+            count(&delete_requests, "POST", "delete")
+        ),
+        (1, 1),
+        "one bulk delete and no listing: {delete_requests:?}"
+    );
+    assert_remaining(b.plain.store.as_ref(), &with_late, &expected).await;
+}
+
 async fn assert_1500_keys_take_two_bulk_deletes(b: &Backend, objects: &Objects) {
     b.counter.take();
     let started = Instant::now();
@@ -272,6 +317,43 @@ async fn unreachable_endpoints_fail_fast_with_a_clear_error() {
         assert!(matches!(err, CleanupError::List { .. }), "{name}: {msg}");
         assert!(msg.contains("cannot be reached"), "{name}: {msg}");
         assert!(took < Duration::from_secs(10), "{name} took {took:?}");
+    }
+}
+
+/// Another tool wrote a key under the backup's directory that object_store cannot parse: the
+/// listing fails naming that key and saying to remove it by hand, and nothing is deleted.
+#[tokio::test]
+async fn moto_a_key_object_store_cannot_address_is_named_and_nothing_is_deleted() {
+    let objects = velero_layout();
+    let b = moto_backend(&objects).await;
+    let port = b.server.as_ref().expect("moto runs").port;
+    // (backup, the key written there percent-encoded for the request line, what the listing
+    // stumbles on: a "directory" prefix, or the key itself)
+    let cases = [
+        ("daily-1", "logs//x.gz", "logs//"),
+        ("daily-10", "./x", "./"),
+        ("weekly-1", "bad%01name", "bad\u{1}name"),
+    ];
+    for (backup, encoded, named) in cases {
+        let dir = format!("{PREFIX}/backups/{backup}");
+        let target = format!("/{BUCKET}/{dir}/{encoded}");
+        let (status, text) = raw_request(port, "PUT", &target, &[], b"x").await;
+        assert_eq!(status, 200, "moto put {target}: {text}");
+        let err = delete_backup_files(&b.loc, backup)
+            .await
+            .expect_err("an unparsable key fails the listing");
+        let msg = err.to_string();
+        eprintln!("[{target}] {msg}");
+        assert!(matches!(err, CleanupError::List { .. }), "{msg}");
+        let named = format!("{:?}", format!("{dir}/{named}"));
+        assert!(msg.contains(&named), "{named} in {msg}");
+        assert!(msg.contains("not a key object_store can address"), "{msg}");
+        assert!(msg.contains("remove it by hand"), "{msg}");
+    }
+    for key in objects.keys() {
+        let path = object_store::path::Path::from(key.as_str());
+        let kept = b.plain.store.head(&path).await;
+        assert!(kept.is_ok(), "{key} was deleted: {kept:?}");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Carries out a plan, one step at a time, re-checking sanction and leadership before each step
-//! that starts or destroys something.
+//! that starts or destroys something, and again between listing files and deleting them.
 
 use std::time::Duration;
 
@@ -57,7 +57,8 @@ pub enum Outcome {
     Completed,
     /// Velero is working on a DeleteBackupRequest; look again after this long.
     Waiting(Duration),
-    /// Right before a step the backup was no longer sanctioned; nothing further was done.
+    /// Right before a step, or between listing files and deleting them, the backup was no longer
+    /// sanctioned; nothing further was done.
     Stopped(Unsanctioned),
     /// The Backup is gone (or was replaced by another object of the same name).
     Gone,
@@ -138,9 +139,11 @@ impl Cleaner {
         let (c, ns) = (&self.client, backup.metadata.namespace.as_str());
         match step {
             Step::AddFinalizer => steps::add_finalizer(c, backup).await?,
-            Step::DeleteBackupFiles => self.delete_files(backup, None, location, report).await?,
+            Step::DeleteBackupFiles => {
+                return self.delete_files(backup, None, location, report).await
+            }
             Step::DeleteRestoreFiles(r) => {
-                self.delete_files(backup, Some(r), location, report).await?
+                return self.delete_files(backup, Some(r), location, report).await
             }
             Step::ReleaseRestore(r) => steps::release_restore(c, ns, r).await?,
             Step::DeleteRestore(r) => {
@@ -194,18 +197,29 @@ impl Cleaner {
     }
 
     /// Deletes the backup's files, or one of its restores' files, counting the keys that went.
+    /// Listing can take minutes (location, credentials, page after page, with retries), so
+    /// sanction is checked again between the listing and the first delete: `Some` when it no
+    /// longer holds, and then nothing was deleted.
     async fn delete_files(
         &self,
         backup: &Object,
         restore: Option<&str>,
         location: &mut Option<Location>,
         report: &mut Report,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Outcome>, Error> {
         let loc = self.location(backup, location).await?;
         report.provider = Some(loc.provider);
-        let result = match restore {
-            None => storage::delete_backup_files(loc, &backup.metadata.name).await,
-            Some(r) => storage::delete_restore_files(loc, r).await,
+        let listed = match restore {
+            None => storage::list_backup_files(loc, &backup.metadata.name).await,
+            Some(r) => storage::list_restore_files(loc, r).await,
+        };
+        let result = match listed {
+            Ok(listing) if listing.is_empty() => Ok(storage::Deleted::default()),
+            Ok(listing) => match self.recheck(backup).await? {
+                Ok(_) => storage::delete_keys(loc, listing).await,
+                Err(outcome) => return Ok(Some(outcome)),
+            },
+            Err(e) => Err(e),
         };
         // A batch that failed part-way still deleted what it deleted: count it.
         let keys = match &result {
@@ -222,7 +236,7 @@ impl Cleaner {
             Some(_) => report.restore_keys += keys,
         }
         result?;
-        Ok(())
+        Ok(None)
     }
 
     /// The backup's storage, resolved once per pass.

@@ -10,7 +10,7 @@ use super::kinds::{
     label_value, view, Kind, RESTORE_FINALIZER_PREFIX, VELERO_BACKUP_UID, VELERO_RESTORE_NAME,
 };
 use super::plan::{
-    ContentState, Engine, Named, NotOwn, Observed, RequestState, RestoreState, VeleroOnly,
+    ContentState, Engine, Named, NotOwn, Observed, RequestState, RestoreState, Untaken, VeleroOnly,
 };
 use crate::policy::config;
 use crate::policy::request::Object;
@@ -42,19 +42,22 @@ pub async fn observe(
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
+        untaken_requests: vec![],
     };
     if sanction.is_err() || !o.in_velero_namespace {
-        // A cleanup called off must withdraw the request it filed, if Velero has not taken it,
-        // whatever the engine now: the policy may have changed since the request was filed.
+        // A cleanup called off must withdraw the requests Velero has not taken, whatever the
+        // engine now: the policy may have changed since they were filed.
         if sanction.is_err() && o.finalized {
-            o.delete_request = delete_request(client, backup, reported, idle_after).await?;
+            (o.delete_request, o.untaken_requests) =
+                delete_requests(client, backup, reported, idle_after).await?;
         }
         return Ok(o);
     }
     let (ns, name) = (meta.namespace.as_str(), meta.name.as_str());
     let mut only = velero_only(backup, 0);
     if choice != config::Engine::Native {
-        o.delete_request = delete_request(client, backup, reported, idle_after).await?;
+        (o.delete_request, o.untaken_requests) =
+            delete_requests(client, backup, reported, idle_after).await?;
     }
     if choice != config::Engine::Velero {
         o.pod_volume_backups = pod_volume_backups(client, backup).await?;
@@ -286,22 +289,22 @@ fn of_backup(obj: &DynamicObject, uid: &str) -> bool {
         .is_none_or(|u| u == uid)
 }
 
-/// The newest DeleteBackupRequest for this very backup (same uid when Velero labelled it).
-async fn delete_request(
+/// The newest DeleteBackupRequest for this very backup (same uid when Velero labelled it), and
+/// every one of them Velero has not taken, oldest first.
+async fn delete_requests(
     client: &Client,
     backup: &Object,
     reported: &(dyn Fn(&str) -> bool + Sync),
     idle_after: i64,
-) -> Result<Option<RequestState>, Error> {
+) -> Result<(Option<RequestState>, Vec<Untaken>), Error> {
     let meta = &backup.metadata;
     let api = Kind::DeleteBackupRequest.api(client, Some(&meta.namespace));
-    let requests = list(&api, Kind::DeleteBackupRequest, &by_backup(&meta.name)).await?;
-    let newest = requests
-        .iter()
-        .filter(|r| of_backup(r, &meta.uid))
-        .max_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
-    let Some(r) = newest else {
-        return Ok(None);
+    let mut requests = list(&api, Kind::DeleteBackupRequest, &by_backup(&meta.name)).await?;
+    requests.retain(|r| of_backup(r, &meta.uid));
+    requests.sort_by_key(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let untaken = untaken(&requests);
+    let Some(r) = requests.last() else {
+        return Ok((None, untaken));
     };
     let name = r.metadata.name.clone().unwrap_or_default();
     let errors = r
@@ -328,7 +331,7 @@ async fn delete_request(
         !all.iter()
             .any(|o| str_at(o, &["status", "phase"]) == Some("InProgress"))
     };
-    Ok(Some(RequestState {
+    let newest = RequestState {
         created: created.map_or_else(String::new, |t| t.to_string()),
         processed,
         taken,
@@ -336,9 +339,21 @@ async fn delete_request(
         errors,
         age,
         reported: reported(&name),
-        resource_version: r.metadata.resource_version.clone().unwrap_or_default(),
         name,
-    }))
+    };
+    Ok((Some(newest), untaken))
+}
+
+/// The requests Velero has not taken (phase `New` or none), in the order given.
+pub fn untaken(requests: &[DynamicObject]) -> Vec<Untaken> {
+    requests
+        .iter()
+        .filter(|r| matches!(str_at(r, &["status", "phase"]), None | Some("" | "New")))
+        .map(|r| Untaken {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            resource_version: r.metadata.resource_version.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// The Backup as it is now, by name; `None` when it is gone or was replaced (another uid).

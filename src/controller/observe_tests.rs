@@ -154,3 +154,26 @@ fn auto_hands_to_velero_what_only_velero_deletes() {
         Engine::Velero
     );
 }
+
+#[test]
+fn every_request_velero_has_not_taken_is_untaken() {
+    let request = |name: &str, status: Value| -> DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+            "metadata": {"name": name, "namespace": "velero", "resourceVersion": format!("{name}-v")},
+            "spec": {"backupName": "daily-1"}, "status": status}))
+        .expect("a DeleteBackupRequest")
+    };
+    let requests = [
+        request("fresh", json!(null)),
+        request("new", json!({"phase": "New"})),
+        request("blank", json!({"phase": ""})),
+        request("taken", json!({"phase": "InProgress"})),
+        request("done", json!({"phase": "Processed"})),
+    ];
+    let got: Vec<(String, String)> = untaken(&requests)
+        .into_iter()
+        .map(|u| (u.name, u.resource_version))
+        .collect();
+    let want = ["fresh", "new", "blank"].map(|n| (n.to_string(), format!("{n}-v")));
+    assert_eq!(got, want);
+}

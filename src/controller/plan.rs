@@ -96,6 +96,12 @@ pub struct RequestState {
     /// (`ControllerConfig::velero_idle_after`), and no request in the namespace `InProgress`:
     /// Velero is not running, or not acting on requests.
     pub idle: bool,
+}
+
+/// A DeleteBackupRequest for the backup that Velero has not taken (phase `New` or none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untaken {
+    pub name: String,
     /// Its resourceVersion when observed: a withdrawal deletes only that version, so a request
     /// Velero took in between is not pulled from under it.
     pub resource_version: String,
@@ -127,6 +133,9 @@ pub struct Observed {
     pub velero_only: VeleroOnly,
     /// Velero engine only.
     pub delete_request: Option<RequestState>,
+    /// Every request for the backup Velero has not taken, oldest first (two `velero backup
+    /// delete` file two): a cleanup called off withdraws them all, as Velero would act on any.
+    pub untaken_requests: Vec<Untaken>,
 }
 
 /// One step of a cleanup.
@@ -192,13 +201,13 @@ pub enum Plan {
     Clean(Vec<Step>),
     /// Our finalizer is on it but it is no longer sanctioned: stop. `release` removes the
     /// finalizer (request withdrawn, stale or unverified); a hold keeps it, so the Backup stays
-    /// until the hold is released and cleanup resumes or is called off. `withdraw` names the
-    /// DeleteBackupRequest this cleanup filed that Velero has not taken yet: it must go too, or
+    /// until the hold is released and cleanup resumes or is called off. `withdraw` lists the
+    /// backup's DeleteBackupRequests Velero has not taken yet, as observed: they must go too, or
     /// Velero would still delete the data.
     Stop {
         why: Unsanctioned,
         release: bool,
-        withdraw: Option<String>,
+        withdraw: Vec<Untaken>,
     },
     /// Sanctioned, but outside Velero's namespace: Velero does not act there, and the storage
     /// location and credentials such a Backup names are not Velero's to use. Nothing is cleaned;
@@ -237,11 +246,7 @@ pub fn plan(o: &Observed) -> Plan {
             true => Plan::Stop {
                 why,
                 release: why != Unsanctioned::Held,
-                withdraw: o
-                    .delete_request
-                    .as_ref()
-                    .filter(|r| !r.processed && !r.taken)
-                    .map(|r| r.name.clone()),
+                withdraw: o.untaken_requests.clone(),
             },
         };
     }

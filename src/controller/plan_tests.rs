@@ -15,6 +15,7 @@ fn observed() -> Observed {
         pod_volume_backups: vec![],
         velero_only: VeleroOnly::default(),
         delete_request: None,
+        untaken_requests: vec![],
     }
 }
 
@@ -145,7 +146,7 @@ fn a_withdrawn_or_stale_request_stops_the_cleanup_and_releases_the_backup() {
             Plan::Stop {
                 why,
                 release: true,
-                withdraw: None
+                withdraw: vec![]
             }
         );
     }
@@ -164,7 +165,7 @@ fn a_hold_stops_the_cleanup_and_keeps_the_backup_finalized() {
         Plan::Stop {
             why: Unsanctioned::Held,
             release: false,
-            withdraw: None
+            withdraw: vec![]
         }
     );
 }
@@ -199,7 +200,6 @@ fn request(processed: bool, errors: &[&str], age: i64, reported: bool) -> Option
         reported,
         taken: false,
         idle: false,
-        resource_version: "1".into(),
     })
 }
 
@@ -286,39 +286,40 @@ fn velero_engine_finishes_when_velero_deleted_the_backup_and_its_requests() {
     assert_eq!(plan(&o), Plan::Clean(vec![Step::FileDeleteRequest]));
 }
 
+fn untaken(name: &str, version: &str) -> Untaken {
+    Untaken {
+        name: name.into(),
+        resource_version: version.into(),
+    }
+}
+
 #[test]
-fn a_cleanup_called_off_withdraws_the_request_velero_has_not_taken() {
+fn a_cleanup_called_off_withdraws_every_request_velero_has_not_taken() {
     for (why, release) in [(Unsanctioned::Held, false), (Unsanctioned::Stale, true)] {
+        // `velero backup delete` run twice: two requests, both untaken.
+        let both = vec![untaken("daily-1-older", "7"), untaken("daily-1-abcde", "9")];
         let mut o = velero(request(false, &[], 3, false));
         o.sanction = Err(why);
+        o.untaken_requests = both.clone();
         assert_eq!(
             plan(&o),
             Plan::Stop {
                 why,
                 release,
-                withdraw: Some("daily-1-abcde".into())
+                withdraw: both
             },
             "{why:?}"
         );
         // Taken or processed: too late to call off, nothing to withdraw.
-        let mut taken = o.clone();
-        if let Some(r) = taken.delete_request.as_mut() {
-            r.taken = true;
-        }
-        let mut processed = o.clone();
-        if let Some(r) = processed.delete_request.as_mut() {
-            r.processed = true;
-        }
-        for o in [taken, processed] {
-            assert_eq!(
-                plan(&o),
-                Plan::Stop {
-                    why,
-                    release,
-                    withdraw: None
-                }
-            );
-        }
+        o.untaken_requests.clear();
+        assert_eq!(
+            plan(&o),
+            Plan::Stop {
+                why,
+                release,
+                withdraw: vec![]
+            }
+        );
     }
 }
 

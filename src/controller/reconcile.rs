@@ -13,7 +13,7 @@ use super::kinds::view;
 use super::kinds::Kind;
 use super::observe::{engine_for, velero_only};
 use super::plan::WAIT_FOR_BACKUP_S;
-use super::plan::{plan, Engine, Observed, Plan, RequestState, Step, VeleroOnly};
+use super::plan::{plan, Engine, Observed, Plan, Step, Untaken, VeleroOnly};
 use super::report::{self, backup_name, Left};
 use super::steps;
 use crate::policy::request::Object;
@@ -46,11 +46,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, cleaner: Arc<Cleaner>) -> Result
             why,
             release,
             withdraw,
-        } => {
-            // The plan names the observed request; withdraw it as it was observed.
-            let withdraw = withdraw.and(observed.delete_request.as_ref());
-            stop(&cleaner, &backup, why, release, withdraw).await
-        }
+        } => stop(&cleaner, &backup, why, release, &withdraw).await,
         Plan::NotVelero { release } => not_velero(&cleaner, &backup, release).await,
         Plan::Wait { phase } => {
             let note = report::waiting_note(&backup, &phase);
@@ -111,27 +107,27 @@ async fn stop(
     backup: &Object,
     why: Unsanctioned,
     release: bool,
-    withdraw: Option<&RequestState>,
+    withdraw: &[Untaken],
 ) -> Result<Action, Error> {
-    // The request first: with it still standing, Velero would delete the data anyway. Only the
-    // version observed untaken: if Velero took it since, the delete fails and the next look
-    // finds it taken, too late to withdraw.
-    if let Some(r) = withdraw {
-        let ns = Some(backup.metadata.namespace.as_str());
+    // The requests first: with any still standing, Velero would delete the data anyway. Each
+    // only as the version observed untaken: if Velero took it since, the delete fails and the
+    // next look finds it taken, too late to withdraw.
+    let ns = Some(backup.metadata.namespace.as_str());
+    for r in withdraw {
         let (kind, version) = (Kind::DeleteBackupRequest, &r.resource_version);
         steps::delete_version(&cleaner.client, kind, ns, &r.name, version).await?;
     }
-    let withdraw = withdraw.map(|r| r.name.as_str());
+    let withdraw: Vec<&str> = withdraw.iter().map(|r| r.name.as_str()).collect();
     if release {
         steps::remove_finalizer(&cleaner.client, backup).await?;
     }
     cleaner.finish(&backup.metadata.uid);
     // A held backup keeps the finalizer and is looked at again on every policy reload: one
     // Event per reason it stopped for, not one per look.
-    if !cleaner.mark_stopped(&backup.metadata.uid, why) && withdraw.is_none() {
+    if !cleaner.mark_stopped(&backup.metadata.uid, why) && withdraw.is_empty() {
         return Ok(Action::await_change());
     }
-    let note = report::stopped_note(backup, why, release, withdraw);
+    let note = report::stopped_note(backup, why, release, &withdraw);
     tracing::warn!(backup = %backup_name(backup), "{note}");
     cleaner.event(backup, true, "CleanupStopped", note).await;
     Ok(Action::await_change())
@@ -193,7 +189,7 @@ async fn clean(
         }
         // The change that ended the sanction triggers the reconcile that calls the cleanup off.
         Ok(Outcome::Stopped(why)) => {
-            tracing::info!(backup = %backup_name(backup), why = why.explain(), "cleanup interrupted before its next step");
+            tracing::info!(backup = %backup_name(backup), why = why.explain(), "cleanup interrupted before its next step or delete");
             Ok(Action::requeue(Duration::from_secs(1)))
         }
         Ok(Outcome::Gone) => {

@@ -283,7 +283,7 @@ pub fn stopped_note(
     backup: &Object,
     why: Unsanctioned,
     released: bool,
-    withdrawn: Option<&str>,
+    withdrawn: &[&str],
 ) -> String {
     let then = if released {
         format!(
@@ -296,9 +296,14 @@ pub fn stopped_note(
              the cleanup if the request is still valid"
         )
     };
-    let request = withdrawn.map_or_else(String::new, |r| {
-        format!("; DeleteBackupRequest {r}, which Velero had not taken yet, deleted")
-    });
+    let request = match withdrawn {
+        [] => String::new(),
+        [r] => format!("; DeleteBackupRequest {r}, which Velero had not taken yet, deleted"),
+        all => format!(
+            "; DeleteBackupRequests {}, which Velero had not taken yet, deleted",
+            all.join(", ")
+        ),
+    };
     format!(
         "cleanup of backup {} stopped: {}{request}; {then}.",
         backup_name(backup),

@@ -70,12 +70,37 @@ pub enum CleanupError {
     },
 }
 
+/// One scope's keys, listed completely and each accepted by [`may_delete`]: the only thing
+/// [`delete_keys`] deletes, so a caller may look again (at a hold, say) between the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    scope: Scope,
+    keys: Vec<Path>,
+}
+
+impl Listing {
+    /// The directory listed.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The keys that would be deleted.
+    pub fn keys(&self) -> &[Path] {
+        &self.keys
+    }
+
+    /// True when there is nothing to delete.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// Delete every key under `<prefix>/backups/<backup>/`.
 pub async fn delete_backup_files(
     location: &Location,
     backup: &str,
 ) -> Result<Deleted, CleanupError> {
-    delete_scope(location, &Scope::backup(&location.prefix, backup)?).await
+    delete_listed(location, list_backup_files(location, backup).await?).await
 }
 
 /// Delete every key under `<prefix>/restores/<restore>/`.
@@ -83,16 +108,41 @@ pub async fn delete_restore_files(
     location: &Location,
     restore: &str,
 ) -> Result<Deleted, CleanupError> {
-    delete_scope(location, &Scope::restore(&location.prefix, restore)?).await
+    delete_listed(location, list_restore_files(location, restore).await?).await
+}
+
+/// List every key under `<prefix>/backups/<backup>/`, for [`delete_keys`]; deletes nothing.
+pub async fn list_backup_files(location: &Location, backup: &str) -> Result<Listing, CleanupError> {
+    list_scope(location, &Scope::backup(&location.prefix, backup)?).await
+}
+
+/// List every key under `<prefix>/restores/<restore>/`, for [`delete_keys`]; deletes nothing.
+pub async fn list_restore_files(
+    location: &Location,
+    restore: &str,
+) -> Result<Listing, CleanupError> {
+    list_scope(location, &Scope::restore(&location.prefix, restore)?).await
 }
 
 /// List the scope's directory completely, check each key with [`may_delete`], then delete in bulk.
 pub async fn delete_scope(location: &Location, scope: &Scope) -> Result<Deleted, CleanupError> {
+    delete_listed(location, list_scope(location, scope).await?).await
+}
+
+/// List the scope's directory completely and check each key with [`may_delete`]; deletes nothing.
+pub async fn list_scope(location: &Location, scope: &Scope) -> Result<Listing, CleanupError> {
     let keys = plan_deletion(scope, list_keys(location, scope).await?)?;
-    if keys.is_empty() {
+    Ok(Listing {
+        scope: scope.clone(),
+        keys,
+    })
+}
+
+async fn delete_listed(location: &Location, listing: Listing) -> Result<Deleted, CleanupError> {
+    if listing.is_empty() {
         return Ok(Deleted::default());
     }
-    delete_keys(location, scope, keys).await
+    delete_keys(location, listing).await
 }
 
 /// Accept a complete listing only if every key passes [`may_delete`]; one foreign key rejects all.
@@ -173,6 +223,15 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
         )
         .into();
     }
+    if let Some(key) = unaddressable_key(err) {
+        return format!(
+            "the store holds {key:?} (or keys under it), which is not a key object_store can \
+             address (an empty, \".\" or \"..\" segment, or a control character), so it can be \
+             neither checked nor deleted: remove it by hand with the provider's own tool (aws s3 \
+             rm, az storage blob delete, gcloud storage rm), then retry the cleanup"
+        )
+        .into();
+    }
     let hint = match err {
         _ if rejected => CREDENTIALS_HINT,
         E::NotFound { .. } => BUCKET_HINT,
@@ -183,6 +242,19 @@ fn hint(err: &object_store::Error, location: &Location) -> Cow<'static, str> {
         _ => "check the endpoint, the credentials and that the bucket exists",
     };
     hint.into()
+}
+
+/// The key (or "directory" prefix) a listing returned that object_store cannot parse into a path.
+fn unaddressable_key(err: &object_store::Error) -> Option<&str> {
+    use object_store::path::Error as P;
+    use object_store::Error::InvalidPath;
+    match err {
+        InvalidPath {
+            source:
+                P::EmptySegment { path } | P::BadSegment { path, .. } | P::NonUnicode { path, .. },
+        } => Some(path),
+        _ => None,
+    }
 }
 
 /// What to do when the controller's own identity cannot be obtained.
@@ -201,11 +273,10 @@ const CREDENTIALS_HINT: &str = "the store rejected the credentials: fix the Secr
 const BUCKET_HINT: &str =
     "the bucket or container does not exist: check spec.objectStorage.bucket and the endpoint";
 
-async fn delete_keys(
-    location: &Location,
-    scope: &Scope,
-    keys: Vec<Path>,
-) -> Result<Deleted, CleanupError> {
+/// Delete exactly the keys of `listing`, in bulk; a key already gone counts as deleted. Only
+/// [`list_scope`] makes a [`Listing`], so every key here passed [`may_delete`].
+pub async fn delete_keys(location: &Location, listing: Listing) -> Result<Deleted, CleanupError> {
+    let Listing { scope, keys } = listing;
     let listed = keys.len();
     let results: Vec<object_store::Result<Path>> = location
         .store

@@ -15,12 +15,12 @@ use crate::harness::*;
 use crate::storage_scenario::*;
 use crate::storage_servers::{s3s_fs, S3_KEY, S3_SECRET};
 
-fn credentials(key: &str, secret: &str) -> Value {
+pub fn credentials(key: &str, secret: &str) -> Value {
     let file = format!("[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n");
     json!({"cloud": base64::engine::general_purpose::STANDARD.encode(file)})
 }
 
-async fn put_secret(c: &Client, ns: &str, data: Value) {
+pub async fn put_secret(c: &Client, ns: &str, data: Value) {
     put_named_secret(c, ns, "cloud-credentials", data).await;
 }
 
@@ -50,7 +50,7 @@ async fn patch_secret(api: &Api<Secret>, data: Value) {
 }
 
 /// BackupStorageLocation `default` on s3s-fs at `url`; returns a location with good keys.
-async fn s3_location(c: &Client, ns: &str, url: &str) -> Location {
+pub async fn s3_location(c: &Client, ns: &str, url: &str) -> Location {
     let spec = json!({"provider": "aws", "objectStorage": {"bucket": BUCKET, "prefix": PREFIX},
         "config": {"region": "us-east-1", "s3Url": url, "s3ForcePathStyle": "true"}});
     let bsl = json!({"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",

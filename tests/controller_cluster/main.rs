@@ -11,6 +11,7 @@ mod lease;
 mod native;
 mod policy;
 mod refusals;
+mod storage_hook;
 #[path = "../support/storage_scenario.rs"]
 mod storage_scenario;
 #[path = "../support/storage_servers.rs"]

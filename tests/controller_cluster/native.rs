@@ -1,15 +1,21 @@
 //! The native engine: files, restores, snapshots, PodVolumeBackups, then the Backup.
 
+use std::sync::Arc;
+
 use backup_guard::controller::kinds::{view, Kind};
 use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
-use backup_guard::policy::stamps::{CLEANUP_FINALIZER, HOLD};
+use backup_guard::policy::stamps::{Unsanctioned, CLEANUP_FINALIZER, HOLD};
+use backup_guard::storage::ClientSettings;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use serde_json::{json, Value};
 
+use crate::engines::{credentials, put_secret, s3_location};
 use crate::fixtures::*;
 use crate::harness::*;
+use crate::storage_hook::HoldOnListing;
 use crate::storage_scenario::*;
+use crate::storage_servers::{s3s_fs, S3_KEY, S3_SECRET};
 
 /// The CleanupSucceeded Event on the cleaned backup says each of `words`.
 async fn assert_success_says(n: &Names, words: &[&str]) {
@@ -144,6 +150,54 @@ async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
         plan(&observed.expect("observe")),
         Plan::Stop { release: false, .. }
     ));
+    drop_namespace(&c, &n.ns).await;
+}
+
+/// A hold placed while the backup's files are being listed (after the re-check before the step,
+/// which can be minutes before the first delete) stops the cleanup before anything is deleted.
+#[tokio::test]
+async fn a_hold_placed_while_the_files_are_listed_stops_the_cleanup_before_any_delete() {
+    let c = cluster().await;
+    let n = Names::new(&namespace(&c, "ctl-listhold").await);
+    let server = s3s_fs(BUCKET);
+    let loc = s3_location(&c, &n.ns, &server.url()).await;
+    let seeded = layout(&n);
+    seed(loc.store.as_ref(), &seeded).await;
+    put_secret(&c, &n.ns, credentials(S3_KEY, S3_SECRET)).await;
+    objects(&n).await;
+
+    let hook = HoldOnListing::new(&c, &n.ns, &n.gone);
+    let settings = ClientSettings {
+        connector: Some(Arc::new(hook.clone())),
+        ..quick_storage()
+    };
+    let shared = policy_state(velero_in(&n.ns), KEY);
+    let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
+        .with_storage_settings(settings);
+    let backup = view(
+        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
+            .await
+            .expect("backup"),
+    );
+    let Plan::Clean(steps) = plan(&cleaner.observe(&backup).await.expect("observe")) else {
+        panic!("a cleanup plan");
+    };
+    assert_eq!(&steps[..2], &[Step::AddFinalizer, Step::DeleteBackupFiles]);
+    let mut report = Report::default();
+    let outcome = cleaner
+        .apply(&backup, &steps, &mut report)
+        .await
+        .expect("apply");
+    assert!(hook.fired(), "the backup's files were listed");
+    assert_eq!(outcome, Outcome::Stopped(Unsanctioned::Held));
+    assert_eq!(report.backup_keys, 0);
+    assert_remaining(loc.store.as_ref(), &seeded, &[]).await;
+    assert!(exists(Kind::Restore, Some(&n.ns), &n.restore()).await);
+    assert_eq!(
+        finalizers(&c, Kind::Backup, Some(&n.ns), &n.gone).await,
+        vec![CLEANUP_FINALIZER.to_string()],
+        "a hold keeps the finalizer"
+    );
     drop_namespace(&c, &n.ns).await;
 }
 

@@ -238,6 +238,32 @@ async fn a_hold_withdraws_the_delete_backup_request_velero_has_not_taken() {
     drop_namespace(&c, &ns).await;
 }
 
+/// `velero backup delete` run again while the first request waits: a hold withdraws both, as
+/// Velero would act on either.
+#[tokio::test]
+async fn a_hold_withdraws_every_delete_backup_request_velero_has_not_taken() {
+    let c = cluster().await;
+    let (ns, name, policy) = sanctioned_for_velero(&c, "ctl-withdraw2").await;
+    let uid = get(&c, Kind::Backup, Some(&ns), &name)
+        .await
+        .and_then(|b| b.metadata.uid)
+        .expect("uid");
+    let running = start(&c, &ns, policy_state(policy, KEY));
+    let filed = name_of(&filed_request(&c, &ns, &name).await);
+    let again = format!("{name}-again");
+    let labels = json!({"velero.io/backup-name": name, "velero.io/backup-uid": uid});
+    let request = json!({"apiVersion": "velero.io/v1", "kind": "DeleteBackupRequest",
+        "metadata": {"name": again, "namespace": ns, "labels": labels},
+        "spec": {"backupName": name}});
+    create(&c, Kind::DeleteBackupRequest, request).await;
+    assert_eq!(delete_requests(&c, &ns, &name).await.len(), 2);
+
+    hold_withdraws(&c, &ns, &name, &filed).await;
+    assert!(has_event(&c, &ns, &name, "CleanupStopped", &again).await);
+    running.stop().await;
+    drop_namespace(&c, &ns).await;
+}
+
 /// A withdrawal deletes the request only as it was observed: one Velero has taken since (its
 /// status written, so another resourceVersion) is not pulled from under it.
 #[tokio::test]
