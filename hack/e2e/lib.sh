@@ -273,12 +273,17 @@ e2e_sweep() {
       "$KUBECTL" -n "$ns" patch "$obj" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
     done
   done
-  "$KUBECTL" get "$kinds,backupstoragelocations.velero.io,podvolumebackups.velero.io,volumesnapshots.snapshot.storage.k8s.io" \
-    -A -l "$E2E_SUITE_LABEL" -o jsonpath='{range .items[*]}{.metadata.namespace} {.kind} {.metadata.name}{"\n"}{end}' |
-    while read -r ns kind obj; do
-      "$KUBECTL" -n "$ns" patch "$kind" "$obj" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
-      "$KUBECTL" -n "$ns" delete "$kind" "$obj" --ignore-not-found --wait=false >/dev/null
-    done
+  # Each resource by its full name: other operators (Longhorn, K8up, …) have kinds Backup too.
+  local resource
+  for resource in ${kinds//,/ } backupstoragelocations.velero.io podvolumebackups.velero.io \
+    volumesnapshots.snapshot.storage.k8s.io; do
+    "$KUBECTL" get "$resource" -A -l "$E2E_SUITE_LABEL" \
+      -o jsonpath='{range .items[*]}{.metadata.namespace} {.metadata.name}{"\n"}{end}' |
+      while read -r ns obj; do
+        "$KUBECTL" -n "$ns" patch "$resource" "$obj" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+        "$KUBECTL" -n "$ns" delete "$resource" "$obj" --ignore-not-found --wait=false >/dev/null
+      done
+  done
   "$KUBECTL" delete volumesnapshotcontents.snapshot.storage.k8s.io -l "$E2E_SUITE_LABEL" --ignore-not-found >/dev/null
   # Waits for the namespaces to go: a namespace still terminating refuses the next run's objects.
   "$KUBECTL" delete namespaces -l "$E2E_SUITE_LABEL" --ignore-not-found --timeout=180s >/dev/null

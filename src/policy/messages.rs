@@ -220,9 +220,9 @@ pub fn namespace_held(name: &str, held: &Protected) -> String {
         String::new()
     };
     format!(
-        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}{more}). Neuter mode lets a \
-         namespace's backups go from the cluster, but not held ones: {HELD_SHADOW} A hold manager must first \
-         release each hold (`kubectl label backup <name> -n {name} {HOLD}-`).",
+        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}{more}). A namespace's backups \
+         may go from the cluster (in neuter mode, or for an exempt user), but not held ones: {HELD_SHADOW} A hold \
+         manager must first release each hold (`kubectl label backup <name> -n {name} {HOLD}-`).",
         held.count,
         held.names.join(", "),
     )
@@ -233,35 +233,18 @@ pub const HELD_SHADOW: &str =
     "the hold lives on the Backup, and Velero's sync would re-create it from storage \
      without the hold, for its TTL collector to delete once expired.";
 
-/// Velero about to delete a backup whose DeleteBackupRequest was let through earlier.
-pub fn deletion_started(
-    req: &Request,
-    why: &str,
-    cause: Option<Unsanctioned>,
-    policy: &Policy,
-) -> String {
-    let mut text = format!(
-        "backup-guard: refusing to let Velero start deleting {} (status.phase Deleting): {why}. Its \
-         DeleteBackupRequest was let through when it was filed; the backup is judged again when Velero takes it, \
-         and Velero marks the request as failed with this message. ",
-        target(req)
-    );
+/// Velero about to delete a held backup whose DeleteBackupRequest was let through earlier.
+pub fn deletion_started(req: &Request, policy: &Policy) -> String {
     let (ns, name) = (req.namespace.as_str(), req.name.as_str());
-    // Writing into a String cannot fail.
-    let _ = match cause {
-        Some(Unsanctioned::Held) => write!(
-            text,
-            "To delete it, a hold manager must first release the hold (`kubectl label backup {name}{} {HOLD}-`), then \
-             file a new request. {}",
-            NsFlag(ns),
-            how_to_sanction(Resource::Backup, ns, name, policy)
-        ),
-        Some(Unsanctioned::Stale | Unsanctioned::Unverified) => {
-            write!(text, "{}", how_to_renew(Resource::Backup, ns, name, policy))
-        }
-        _ => write!(text, "{}", how_to_sanction(Resource::Backup, ns, name, policy)),
-    };
-    text
+    format!(
+        "backup-guard: refusing to let Velero start deleting {} (status.phase Deleting): it is on legal hold. \
+         Its DeleteBackupRequest was let through before the hold; Velero marks it failed with this message. \
+         To delete the backup, a hold manager must first release the hold (`kubectl label backup {name}{} {HOLD}-`), \
+         then file a new request. {}",
+        target(req),
+        NsFlag(ns),
+        how_to_sanction(Resource::Backup, ns, name, policy)
+    )
 }
 
 /// A guarded CRD that still holds objects.

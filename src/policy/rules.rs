@@ -187,9 +187,10 @@ pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     if count == 0 {
         return None;
     }
-    // Neuter lets the backups' cluster copies go, but not held ones (see `backup_delete`): a
-    // namespace holding any is refused at its own DELETE rather than left terminating.
-    if ctx.mode == Mode::Neuter {
+    // Neuter mode and exempt users let the backups' cluster copies go, but not held ones (see
+    // `backup_delete`): a namespace holding any is refused at its own DELETE rather than left
+    // terminating. (Enforce refuses it anyway, with the list of every protected backup.)
+    if ctx.mode == Mode::Neuter || (ctx.exempt && ctx.mode == Mode::Enforce) {
         let held = ctx.index.held_in(&req.name, 5);
         if held.count > 0 {
             return Some(ctx.holding(true).violation(
