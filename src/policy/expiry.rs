@@ -4,12 +4,12 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::decision::{Class, Judging, Reason, Violation};
+use super::decision::{Actor, Class, Judging, Reason, Violation};
 use super::duration::parse_go_duration;
 use super::messages;
 use super::request::{Object, Request};
 use super::rules::self_sanction;
-use super::stamps::Unsanctioned;
+use super::stamps::{is_held, Unsanctioned};
 
 /// Before Velero's first pass over a backup: phase empty or `New`, or (Velero 1.18's backup
 /// queue) `Queued` or `ReadyToStart`, where the pass runs. That pass sets `spec.ttl` (Velero's
@@ -239,6 +239,31 @@ pub fn expiration_moved_earlier(req: &Request, ctx: &Judging<'_>) -> Option<Viol
                     }
                     ExpirationChange::Unknown { .. } => "status.expiration set where there was none",
                 },
+            )
+        },
+    ))
+}
+
+/// CREATE of a Backup already expired (`status.expiration` at or before now), by anyone but
+/// Velero's own account. Velero's TTL collector would file a DeleteBackupRequest for it at its
+/// next pass and delete the files of the backup of that name in storage: a Backup copied back in
+/// with an old status (deleted and re-created in neuter mode, or applied from an export) would
+/// bring the data's end forward. Velero's sync re-creating a Backup from storage keeps its own
+/// times and passes.
+pub fn created_expired(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let new = req.object.as_deref()?;
+    let at = expiration(new).filter(|e| e.as_second() <= ctx.now)?;
+    if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
+        return None;
+    }
+    Some(ctx.holding(is_held(&new.metadata)).violation(
+        Reason::ExpirationMovedEarlier,
+        Class::Storage,
+        || messages::created_expired(req, at),
+        || {
+            messages::short(
+                req,
+                &format!("created with status.expiration {at}, already past"),
             )
         },
     ))

@@ -377,6 +377,17 @@ pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
     )
 }
 
+/// A Backup created with an expiration already past.
+pub fn created_expired(req: &Request, at: jiff::Timestamp) -> String {
+    format!(
+        "backup-guard: this creates {} with status.expiration {at}, already past. Velero's TTL collector would \
+         then delete the files and snapshots of the backup of that name in storage at its next pass. Create it \
+         without a status (Velero's sync brings back a backup that is in storage, with its own times), or with \
+         an expiration still ahead.",
+        target(req)
+    )
+}
+
 /// The controller's finalizer removed from a held Backup.
 pub fn finalizer_removed(req: &Request) -> String {
     format!(

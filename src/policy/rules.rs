@@ -6,7 +6,7 @@
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::deletion::{deletion_started, finalizer_removed};
-use super::expiry::{expiration_moved_earlier, ttl_shortened};
+use super::expiry::{created_expired, expiration_moved_earlier, ttl_shortened};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
 use super::modes::{mode_for, mode_lowered};
@@ -117,6 +117,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             words_update(req, ctx).or_else(|| location_repointed(req, ctx))
         }
         (CustomResourceDefinition, Update) => words_update(req, ctx),
+        (Backup, Create) => stamps_on_create(req, ctx).or_else(|| created_expired(req, ctx)),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }

@@ -290,3 +290,41 @@ fn the_cleanup_finalizer_stays_on_a_held_backup() {
     assert!(!validate(&velero, &p, &idx, capture_day()).allowed);
     assert!(validate(&stripped(&with(backup())), &p, &idx, capture_day()).allowed);
 }
+
+/// A CREATE of `obj` (from the captured annotate), as `user`.
+fn create_of(obj: &Value, user: &str) -> Value {
+    let mut r = update_of(obj, obj);
+    r["request"]["operation"] = json!("CREATE");
+    r["request"]["oldObject"] = Value::Null;
+    as_user(r, user, &[])
+}
+
+#[test]
+fn a_backup_created_already_expired_is_refused_but_for_velero_s_sync() {
+    let idx = index();
+    let p = Policy::default();
+    // The Backup of the captured delete expires 2026-12-21T02:00:00Z.
+    let expired = at("2027-01-01T00:00:00Z");
+    let d = validate(&create_of(&backup(), "alice"), &p, &idx, expired);
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::ExpirationMovedEarlier));
+    assert!(d.message.contains("already past"), "{}", d.message);
+    assert!(d.message.contains("TTL collector"), "{}", d.message);
+    // Velero's sync brings a backup back from storage with its own times.
+    assert!(validate(&create_of(&backup(), VELERO), &p, &idx, expired).allowed);
+    // An expiration still ahead, or none (`velero backup create`, GitOps), passes.
+    assert!(validate(&create_of(&backup(), "alice"), &p, &idx, capture_day()).allowed);
+    let mut bare = backup();
+    bare.as_object_mut().expect("object").remove("status");
+    assert!(validate(&create_of(&bare, "alice"), &p, &idx, expired).allowed);
+    // Neuter closes it too (the path is delete, then re-create with the old status).
+    assert!(
+        !validate(
+            &create_of(&backup(), "alice"),
+            &in_mode(Mode::Neuter),
+            &idx,
+            expired
+        )
+        .allowed
+    );
+}

@@ -1,7 +1,7 @@
 //! Sanctioning a deletion on the object: the stamped request, forged stamps, two-person approval,
 //! stale requests, holds and TTL tampering.
 
-use super::kube::{eventually, kubectl, Who};
+use super::kube::{eventually, kubectl, kubectl_stdin, Who};
 use super::{namespace_with_backups, set_policy, LATER};
 
 fn annotation(ns: &str, backup: &str, key: &str) -> String {
@@ -216,4 +216,17 @@ fn the_cleanup_finalizer_of_a_held_backup_cannot_be_stripped() {
     // Released by a hold manager, the finalizer may go.
     assert!(kubectl(Who::Bob, "-n strip label backup kept backup-guard.io/hold-").ok);
     assert!(kubectl(Who::Admin, strip).ok);
+}
+
+#[test]
+fn a_backup_created_already_expired_is_refused() {
+    set_policy("mode: neuter");
+    namespace_with_backups("recreated", &[("daily-1", LATER, "")]);
+    // As if deleted in neuter mode and applied again from an old copy, before Velero's sync.
+    let copy = super::backup("recreated", "daily-0", super::EXPIRED, "");
+    let r = kubectl_stdin(Who::Alice, "create -f -", &copy);
+    assert!(!r.ok && r.stderr.contains("already past"), "{}", r.stderr);
+    // Velero's own sync may (it brings a backup back with its own times).
+    assert!(kubectl_stdin(Who::Velero, "create -f -", &copy).ok);
+    set_policy("mode: enforce");
 }
