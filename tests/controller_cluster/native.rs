@@ -5,6 +5,7 @@ use std::sync::Arc;
 use backup_guard::controller::kinds::{view, Kind};
 use backup_guard::controller::{plan, Cleaner, Outcome, Plan, Report, Step};
 use backup_guard::policy::stamps::{Unsanctioned, CLEANUP_FINALIZER, HOLD};
+use backup_guard::policy::Object;
 use backup_guard::storage::ClientSettings;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
@@ -27,6 +28,21 @@ async fn assert_success_says(n: &Names, words: &[&str]) {
     for words in words {
         assert!(success.1.contains(words), "{words:?} in {}", success.1);
     }
+}
+
+/// The gone Backup as the controller sees it, and the steps of its cleanup plan (which starts
+/// with the finalizer and the files).
+async fn cleanup_plan(c: &Client, cleaner: &Cleaner, n: &Names) -> (Object, Vec<Step>) {
+    let backup = view(
+        &get(c, Kind::Backup, Some(&n.ns), &n.gone)
+            .await
+            .expect("backup"),
+    );
+    let Plan::Clean(steps) = plan(&cleaner.observe(&backup).await.expect("observe")) else {
+        panic!("a sanctioned backup gets a cleanup plan");
+    };
+    assert_eq!(&steps[..2], &[Step::AddFinalizer, Step::DeleteBackupFiles]);
+    (backup, steps)
 }
 
 #[tokio::test]
@@ -70,15 +86,7 @@ async fn a_cleanup_killed_after_its_first_steps_finishes_after_restart() {
         "first",
     )
     .with_storage_settings(quick_storage());
-    let backup = view(
-        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
-            .await
-            .expect("backup"),
-    );
-    let Plan::Clean(steps) = plan(&first.observe(&backup).await.expect("observe")) else {
-        panic!("a sanctioned backup gets a cleanup plan");
-    };
-    assert_eq!(&steps[..2], &[Step::AddFinalizer, Step::DeleteBackupFiles]);
+    let (backup, steps) = cleanup_plan(&c, &first, &n).await;
     let mut report = Report::default();
     let outcome = first.apply(&backup, &steps[..2], &mut report).await;
     assert_eq!(outcome.expect("first steps"), Outcome::Completed);
@@ -112,14 +120,7 @@ async fn a_hold_placed_mid_cleanup_stops_it_before_the_next_step() {
     let shared = policy_state(velero_in(&n.ns), KEY);
     let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
         .with_storage_settings(quick_storage());
-    let backup = view(
-        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
-            .await
-            .expect("backup"),
-    );
-    let Plan::Clean(steps) = plan(&cleaner.observe(&backup).await.expect("observe")) else {
-        panic!("a cleanup plan");
-    };
+    let (backup, steps) = cleanup_plan(&c, &cleaner, &n).await;
     let mut report = Report::default();
     cleaner
         .apply(&backup, &steps[..1], &mut report)
@@ -174,15 +175,7 @@ async fn a_hold_placed_while_the_files_are_listed_stops_the_cleanup_before_any_d
     let shared = policy_state(velero_in(&n.ns), KEY);
     let cleaner = Cleaner::new(c.clone(), shared, Default::default(), leading(), "t")
         .with_storage_settings(settings);
-    let backup = view(
-        &get(&c, Kind::Backup, Some(&n.ns), &n.gone)
-            .await
-            .expect("backup"),
-    );
-    let Plan::Clean(steps) = plan(&cleaner.observe(&backup).await.expect("observe")) else {
-        panic!("a cleanup plan");
-    };
-    assert_eq!(&steps[..2], &[Step::AddFinalizer, Step::DeleteBackupFiles]);
+    let (backup, steps) = cleanup_plan(&c, &cleaner, &n).await;
     let mut report = Report::default();
     let outcome = cleaner
         .apply(&backup, &steps, &mut report)
