@@ -1,0 +1,94 @@
+//! The messages of the rules that keep a hold, an expiry and a mode from being lost on the way
+//! to Velero: held Backups, Velero starting to delete, the location label, a milder mode, a
+//! Backup created already expired.
+
+use super::super::config::{Mode, Policy};
+use super::super::request::{Request, Resource};
+use super::super::stamps::{CLEANUP_FINALIZER, HOLD};
+use super::{how_to_sanction, target, NsFlag};
+use crate::index::Protected;
+
+/// A namespace holding backups on legal hold, deleted in neuter mode.
+pub fn namespace_held(name: &str, held: &Protected) -> String {
+    let more = if held.count > held.names.len() {
+        format!(" and {} more", held.count - held.names.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}{more}). A namespace's backups \
+         may go from the cluster (in neuter mode, or for an exempt user), but not held ones: {HELD_SHADOW} A hold \
+         manager must first release each hold (`kubectl label backup <name> -n {name} {HOLD}-`).",
+        held.count,
+        held.names.join(", "),
+    )
+}
+
+/// Why a held Backup's cluster copy stays, even in neuter mode.
+pub const HELD_SHADOW: &str =
+    "the hold lives on the Backup, and Velero's sync would re-create it from storage \
+     without the hold, for its TTL collector to delete once expired.";
+
+/// Velero about to delete a held backup whose DeleteBackupRequest was let through earlier.
+pub fn deletion_started(req: &Request, policy: &Policy) -> String {
+    let (ns, name) = (req.namespace.as_str(), req.name.as_str());
+    format!(
+        "backup-guard: refusing to let Velero start deleting {} (status.phase Deleting): it is on legal hold. \
+         Its DeleteBackupRequest was let through before the hold; Velero marks it failed with this message. \
+         To delete the backup, a hold manager must first release the hold (`kubectl label backup {name}{} {HOLD}-`), \
+         then file a new request. {}",
+        target(req),
+        NsFlag(ns),
+        how_to_sanction(Resource::Backup, ns, name, policy)
+    )
+}
+
+/// A Backup's `velero.io/storage-location` label changed or removed.
+pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
+    let change = if to.is_empty() {
+        format!("removes the label velero.io/storage-location={from} from")
+    } else {
+        format!("changes the label velero.io/storage-location from {from} to {to} on")
+    };
+    format!(
+        "backup-guard: this update {change} {}. Velero's sync reads that label: it deletes a Backup whose \
+         location does not hold it, and re-creates it from the location that does, without its hold or a \
+         later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
+        target(req)
+    )
+}
+
+/// A Backup created with an expiration already past.
+pub fn created_expired(req: &Request, at: jiff::Timestamp) -> String {
+    format!(
+        "backup-guard: this creates {} with status.expiration {at}, already past. Velero's TTL collector would \
+         then delete the files and snapshots of the backup of that name in storage at its next pass. Create it \
+         without a status (Velero's sync brings back a backup that is in storage, with its own times), or with \
+         an expiration still ahead.",
+        target(req)
+    )
+}
+
+/// The controller's finalizer removed from a held Backup.
+pub fn finalizer_removed(req: &Request) -> String {
+    format!(
+        "backup-guard: this update removes the finalizer {CLEANUP_FINALIZER} from {}, which is on legal hold. \
+         The finalizer keeps a held Backup in the cluster while its deletion waits: without it the Backup would \
+         go, and {HELD_SHADOW} A hold manager must first release the hold (`kubectl label backup {}{} {HOLD}-`); \
+         the controller then finishes or calls off the cleanup and removes the finalizer itself.",
+        target(req),
+        req.name,
+        NsFlag(&req.namespace)
+    )
+}
+
+/// A Backup relabelled into a milder mode of the policy's rules.
+pub fn mode_lowered(req: &Request, from: Mode, to: Mode) -> String {
+    format!(
+        "backup-guard: this update changes the labels of {} so that the policy's rules would judge it in mode \
+         {to} instead of {from}. Its DeleteBackupRequests and snapshots are judged in the mode of its labels, so \
+         that would let through a deletion mode {from} refuses. To change how a backup is guarded, change the \
+         policy's rules (the policy ConfigMap); labels that keep its mode, or make it stricter, may change.",
+        target(req)
+    )
+}
