@@ -100,6 +100,31 @@ pub struct Protected {
     pub names: Vec<String>,
 }
 
+/// The first `max` names, in name order, of the namespace's backups that `keep` accepts: the
+/// same names from every replica and on every retry. One pass, keeping the smallest sorted: most
+/// names lose one comparison to the last kept.
+fn first_names(
+    slot: &NamespaceEntry,
+    max: usize,
+    keep: impl Fn(&BackupEntry) -> bool,
+) -> Vec<String> {
+    let mut first: Vec<&str> = Vec::with_capacity(max + 1);
+    if max > 0 {
+        for (name, e) in &slot.backups {
+            let name: &str = name;
+            if first.len() == max && first.last().is_some_and(|last| name >= *last) {
+                continue;
+            }
+            if !keep(e) {
+                continue;
+            }
+            first.insert(first.partition_point(|n| *n < name), name);
+            first.truncate(max);
+        }
+    }
+    first.into_iter().map(str::to_owned).collect()
+}
+
 impl Index {
     /// An empty index.
     pub fn new() -> Index {
@@ -302,43 +327,24 @@ impl Index {
         } else {
             slot.backups.values().filter(|e| is_protected(e)).count()
         };
-        // The smallest `max_names`, kept sorted: most names lose one comparison to the last kept.
-        let mut first: Vec<&str> = Vec::with_capacity(max_names + 1);
-        if max_names > 0 {
-            for (name, e) in &slot.backups {
-                let name: &str = name;
-                if first.len() == max_names && first.last().is_some_and(|last| name >= *last) {
-                    continue;
-                }
-                if !is_protected(e) {
-                    continue;
-                }
-                first.insert(first.partition_point(|n| *n < name), name);
-                first.truncate(max_names);
-            }
-        }
         Protected {
             count,
-            names: first.into_iter().map(str::to_owned).collect(),
+            names: first_names(slot, max_names, is_protected),
         }
     }
 
     /// Backups on legal hold in a namespace, with the first `max_names` of their names in name
     /// order. One pass over the namespace's backups: a namespace DELETE in neuter mode only.
     pub fn held_in(&self, ns: &str, max_names: usize) -> Protected {
-        let mut names: Vec<&str> = Vec::new();
-        let mut count = 0;
-        for (name, e) in self.namespaces.get(ns).into_iter().flat_map(|s| &s.backups) {
-            if e.held() {
-                count += 1;
-                names.push(name);
-            }
-        }
-        names.sort_unstable();
-        names.truncate(max_names);
+        let Some(slot) = self.namespaces.get(ns) else {
+            return Protected {
+                count: 0,
+                names: vec![],
+            };
+        };
         Protected {
-            count,
-            names: names.into_iter().map(str::to_owned).collect(),
+            count: slot.backups.values().filter(|e| e.held()).count(),
+            names: first_names(slot, max_names, BackupEntry::held),
         }
     }
 

@@ -26,22 +26,32 @@ pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     if Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
-    let spec = |o: &Object| o.spec.storage_location.clone().unwrap_or_default();
-    let label = |o: &Object| o.label(LOCATION_LABEL).unwrap_or_default().to_owned();
-    let (field, from, to) = if !spec(old).is_empty() && spec(old) != spec(new) {
-        ("spec.storageLocation", spec(old), spec(new))
-    } else if !label(old).is_empty() && label(old) != label(new) {
-        (LOCATION_LABEL_FIELD, label(old), label(new))
+    fn spec(o: &Object) -> &str {
+        o.spec.storage_location.as_deref().unwrap_or_default()
+    }
+    fn label(o: &Object) -> &str {
+        o.label(LOCATION_LABEL).unwrap_or_default()
+    }
+    let moved = |from: &str, to: &str| !from.is_empty() && from != to;
+    let (relabelled, from, to) = if moved(spec(old), spec(new)) {
+        (false, spec(old), spec(new))
+    } else if moved(label(old), label(new)) {
+        (true, label(old), label(new))
     } else {
         return None;
+    };
+    let field = if relabelled {
+        "label velero.io/storage-location"
+    } else {
+        "spec.storageLocation"
     };
     let held = held_before_or_after(old, new);
     Some(ctx.holding(held).violation(
         Reason::StorageLocationMoved,
         Class::Storage,
-        || match field {
-            LOCATION_LABEL_FIELD => messages::location_relabelled(req, &from, &to),
-            _ => messages::location_moved(req, &from, &to),
+        || match relabelled {
+            true => messages::location_relabelled(req, from, to),
+            false => messages::location_moved(req, from, to),
         },
         || messages::short(req, &format!("{field} changed from {from} to {to:?}")),
     ))
@@ -49,7 +59,6 @@ pub fn location_moved(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
 
 /// Velero's label naming a Backup's location.
 const LOCATION_LABEL: &str = "velero.io/storage-location";
-const LOCATION_LABEL_FIELD: &str = "label velero.io/storage-location";
 
 /// The fields of a BackupStorageLocation that say where its backups' files are, as Velero
 /// reads them: the provider without `velero.io/`, bucket and prefix without surrounding slashes,

@@ -79,11 +79,6 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// The directory listed.
-    pub fn scope(&self) -> &Scope {
-        &self.scope
-    }
-
     /// The keys that would be deleted.
     pub fn keys(&self) -> &[Path] {
         &self.keys
@@ -100,7 +95,7 @@ pub async fn delete_backup_files(
     location: &Location,
     backup: &str,
 ) -> Result<Deleted, CleanupError> {
-    delete_listed(location, list_backup_files(location, backup).await?).await
+    delete_keys(location, list_backup_files(location, backup).await?).await
 }
 
 /// Delete every key under `<prefix>/restores/<restore>/`.
@@ -108,7 +103,7 @@ pub async fn delete_restore_files(
     location: &Location,
     restore: &str,
 ) -> Result<Deleted, CleanupError> {
-    delete_listed(location, list_restore_files(location, restore).await?).await
+    delete_keys(location, list_restore_files(location, restore).await?).await
 }
 
 /// List every key under `<prefix>/backups/<backup>/`, for [`delete_keys`]; deletes nothing.
@@ -126,7 +121,7 @@ pub async fn list_restore_files(
 
 /// List the scope's directory completely, check each key with [`may_delete`], then delete in bulk.
 pub async fn delete_scope(location: &Location, scope: &Scope) -> Result<Deleted, CleanupError> {
-    delete_listed(location, list_scope(location, scope).await?).await
+    delete_keys(location, list_scope(location, scope).await?).await
 }
 
 /// List the scope's directory completely and check each key with [`may_delete`]; deletes nothing.
@@ -136,13 +131,6 @@ pub async fn list_scope(location: &Location, scope: &Scope) -> Result<Listing, C
         scope: scope.clone(),
         keys,
     })
-}
-
-async fn delete_listed(location: &Location, listing: Listing) -> Result<Deleted, CleanupError> {
-    if listing.is_empty() {
-        return Ok(Deleted::default());
-    }
-    delete_keys(location, listing).await
 }
 
 /// Accept a complete listing only if every key passes [`may_delete`]; one foreign key rejects all.
@@ -273,10 +261,14 @@ const CREDENTIALS_HINT: &str = "the store rejected the credentials: fix the Secr
 const BUCKET_HINT: &str =
     "the bucket or container does not exist: check spec.objectStorage.bucket and the endpoint";
 
-/// Delete exactly the keys of `listing`, in bulk; a key already gone counts as deleted. Only
-/// [`list_scope`] makes a [`Listing`], so every key here passed [`may_delete`].
+/// Delete exactly the keys of `listing`, in bulk (no request when there are none); a key already
+/// gone counts as deleted. Only [`list_scope`] makes a [`Listing`], so every key here passed
+/// [`may_delete`].
 pub async fn delete_keys(location: &Location, listing: Listing) -> Result<Deleted, CleanupError> {
     let Listing { scope, keys } = listing;
+    if keys.is_empty() {
+        return Ok(Deleted::default());
+    }
     let listed = keys.len();
     let results: Vec<object_store::Result<Path>> = location
         .store
