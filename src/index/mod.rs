@@ -15,6 +15,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::policy::config::Policy;
+use crate::policy::expiry::extended_expiration;
 use crate::policy::request::{Object, Resource};
 use crate::policy::stamps::{label_value, sanction, SanctionFacts, VELERO_BACKUP_NAME};
 
@@ -34,6 +35,9 @@ pub struct BackupEntry {
     pub labels: Option<Arc<Labels>>,
     /// `status.expiration`, unix seconds.
     pub expiration: Option<i64>,
+    /// `status.expiration` was moved later than the one Velero uploaded
+    /// ([`extended_expiration`]).
+    pub extended: bool,
     /// Hold and request state; `None` for a backup with neither.
     pub facts: Option<Box<SanctionFacts>>,
 }
@@ -42,6 +46,12 @@ impl BackupEntry {
     /// Whether it is on legal hold.
     pub fn held(&self) -> bool {
         self.facts.as_ref().is_some_and(|f| f.held)
+    }
+
+    /// Whether its expiration was moved later on the cluster and is still ahead at `now`: its
+    /// cluster copy keeps the data past the uploaded expiration.
+    pub fn extended_at(&self, now: i64) -> bool {
+        self.extended && self.expiration.is_some_and(|e| e > now)
     }
 
     /// Whether deletion is sanctioned under `policy` at `now`.
@@ -168,6 +178,7 @@ impl Index {
                         .as_deref()
                         .and_then(|e| e.parse::<Timestamp>().ok())
                         .map(|t| t.as_second()),
+                    extended: extended_expiration(obj).is_some(),
                     facts: (facts != SanctionFacts::default()).then(|| Box::new(facts)),
                 };
                 self.remove(resource, ns, name);
@@ -336,6 +347,21 @@ impl Index {
     /// Backups on legal hold in a namespace, with the first `max_names` of their names in name
     /// order. One pass over the namespace's backups: a namespace DELETE in neuter mode only.
     pub fn held_in(&self, ns: &str, max_names: usize) -> Protected {
+        self.found_in(ns, max_names, BackupEntry::held)
+    }
+
+    /// Backups in a namespace whose expiration was moved later and is still ahead at `now`
+    /// ([`BackupEntry::extended_at`]), named as by [`Index::held_in`].
+    pub fn extended_in(&self, ns: &str, now: i64, max_names: usize) -> Protected {
+        self.found_in(ns, max_names, |e| e.extended_at(now))
+    }
+
+    fn found_in(
+        &self,
+        ns: &str,
+        max_names: usize,
+        keep: impl Fn(&BackupEntry) -> bool,
+    ) -> Protected {
         let Some(slot) = self.namespaces.get(ns) else {
             return Protected {
                 count: 0,
@@ -343,8 +369,8 @@ impl Index {
             };
         };
         Protected {
-            count: slot.backups.values().filter(|e| e.held()).count(),
-            names: first_names(slot, max_names, BackupEntry::held),
+            count: slot.backups.values().filter(|e| keep(e)).count(),
+            names: first_names(slot, max_names, keep),
         }
     }
 

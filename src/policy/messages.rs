@@ -195,19 +195,23 @@ pub fn storage_finalizer(req: &Request, finalizer: &str, policy: &Policy) -> Str
 
 /// A namespace holding protected backups.
 pub fn namespace(name: &str, found: &Protected, policy: &Policy) -> String {
-    let more = if found.count > found.names.len() {
-        format!(" and {} more", found.count - found.names.len())
-    } else {
-        String::new()
-    };
     format!(
-        "backup-guard: namespace {name} holds {} protected Velero backup(s) ({}{more}); deleting the namespace would delete them. \
+        "backup-guard: namespace {name} holds {} protected Velero backup(s) ({}); deleting the namespace would delete them. \
          Request the deletion of each backup first (`kubectl annotate backup <name> -n {name} {DELETE_REQUEST}='<reason>'`{}), \
          or set mode neuter for this namespace in the policy if only the cluster objects should go.",
         found.count,
-        found.names.join(", "),
+        names_and_more(found),
         if policy.approval.required { ", approved by a second person" } else { "" },
     )
+}
+
+/// The names found, and how many more there are.
+fn names_and_more(found: &Protected) -> String {
+    let mut text = found.names.join(", ");
+    if found.count > found.names.len() {
+        let _ = write!(text, " and {} more", found.count - found.names.len());
+    }
+    text
 }
 
 /// A guarded CRD that still holds objects.

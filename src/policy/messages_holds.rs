@@ -3,24 +3,19 @@
 //! Backup created already expired.
 
 use super::super::config::{Mode, Policy};
-use super::super::request::{Request, Resource};
-use super::super::stamps::{CLEANUP_FINALIZER, HOLD};
-use super::{how_to_sanction, target, NsFlag};
+use super::super::request::{Object, Request, Resource};
+use super::super::stamps::{CLEANUP_FINALIZER, HOLD, ORIGINAL_EXPIRATION};
+use super::{how_to_sanction, names_and_more, target, NsFlag};
 use crate::index::Protected;
 
 /// A namespace holding backups on legal hold, deleted in neuter mode.
 pub fn namespace_held(name: &str, held: &Protected) -> String {
-    let more = if held.count > held.names.len() {
-        format!(" and {} more", held.count - held.names.len())
-    } else {
-        String::new()
-    };
     format!(
-        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}{more}). A namespace's backups \
+        "backup-guard: namespace {name} holds {} Velero backup(s) on legal hold ({}). A namespace's backups \
          may go from the cluster (in neuter mode, or for an exempt user), but not held ones: {HELD_SHADOW} A hold \
          manager must first release each hold (`kubectl label backup <name> -n {name} {HOLD}-`).",
         held.count,
-        held.names.join(", "),
+        names_and_more(held),
     )
 }
 
@@ -90,5 +85,33 @@ pub fn mode_lowered(req: &Request, from: Mode, to: Mode) -> String {
          that would let through a deletion mode {from} refuses. To change how a backup is guarded, change the \
          policy's rules (the policy ConfigMap); labels that keep its mode, or make it stricter, may change.",
         target(req)
+    )
+}
+
+/// Why the cluster copy of a Backup whose expiration was moved later stays in neuter mode.
+pub fn extended_shadow(obj: &Object) -> String {
+    format!(
+        "its status.expiration ({}) was moved later on the cluster only. Velero's sync would re-create it from \
+         storage with the expiration it was uploaded with ({}), for its TTL collector to delete its data once \
+         that is past. An exempt user may delete it; otherwise sanction its deletion with its data, or let it \
+         expire.",
+        obj.status.expiration.as_deref().unwrap_or_default(),
+        obj.metadata
+            .annotations
+            .get(ORIGINAL_EXPIRATION)
+            .map_or("", String::as_str),
+    )
+}
+
+/// A namespace holding backups whose expiration was moved later, deleted in neuter mode.
+pub fn namespace_extended(name: &str, extended: &Protected) -> String {
+    format!(
+        "backup-guard: namespace {name} holds {} Velero backup(s) whose status.expiration was moved later on the \
+         cluster ({}). Neuter mode lets a namespace's backups go from the cluster, but not these: Velero's sync \
+         would re-create them from storage with the expiration they were uploaded with, for its TTL collector to \
+         delete their data once that is past. Delete them first (an exempt user, or a sanctioned deletion with \
+         their data), or let them expire.",
+        extended.count,
+        names_and_more(extended),
     )
 }

@@ -9,14 +9,15 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use serde_json::Value;
 
 use super::config::Mode;
-use super::decision::{Context, Decision};
+use super::decision::{Actor, Context, Decision};
+use super::expiry::expiration;
 use super::modes::mode_for;
 use super::request::{Object, Operation, Request, Resource};
 use super::rules::{snapshots_may_go, STORAGE_DELETING_FINALIZERS};
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
-    ORIGINAL_DELETION_POLICY, REQUESTED_AT, REQUESTED_BY, SIGNATURE, STAMP_KEYS,
-    VELERO_BACKUP_NAME,
+    ORIGINAL_DELETION_POLICY, ORIGINAL_EXPIRATION, REQUESTED_AT, REQUESTED_BY, SIGNATURE,
+    STAMP_KEYS, VELERO_BACKUP_NAME,
 };
 
 /// The mutating webhook's decision: always allowed, with a patch when something must change.
@@ -30,6 +31,8 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
         return decision;
     };
     let mut ops = Vec::new();
+    // Every rule below says which annotations it wants; one set of patch operations reaches them.
+    let mut wanted = obj.metadata.annotations.clone();
     if matches!(
         req.resource,
         Resource::Backup
@@ -38,13 +41,17 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
             | Resource::VolumeSnapshot
             | Resource::VolumeSnapshotContent
     ) {
-        stamp_words(req, ctx, obj, &mut ops, &mut decision.warnings);
+        stamp_words(req, ctx, obj, &mut wanted, &mut decision.warnings);
+    }
+    if req.resource == Resource::Backup && req.operation == Operation::Update {
+        keep_original_expiration(req, ctx, obj, &mut wanted);
     }
     if req.resource == Resource::VolumeSnapshotContent
         && matches!(mode, Mode::Enforce | Mode::Neuter)
     {
-        retain_content(req, ctx, obj, &mut ops);
+        retain_content(req, ctx, obj, &mut wanted, &mut ops);
     }
+    annotation_ops(&obj.metadata.annotations, &wanted, &mut ops);
     if req.resource == Resource::Backup && mode == Mode::Neuter {
         strip_storage_finalizers(obj, &mut ops, &mut decision.warnings);
     }
@@ -95,7 +102,7 @@ pub fn stamp_words(
     req: &Request,
     ctx: &Context<'_>,
     obj: &Object,
-    ops: &mut Vec<PatchOperation>,
+    wanted: &mut BTreeMap<String, String>,
     warnings: &mut Vec<String>,
 ) {
     let new = &obj.metadata.annotations;
@@ -121,7 +128,6 @@ pub fn stamp_words(
     let now = Timestamp::from_second(ctx.now)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let mut wanted = new.clone();
     let request_changed = request.is_some() && request != set(old, DELETE_REQUEST);
     // An approval builds on a request the guard stamped and signed, never on a bare annotation.
     let old_verified = req.old_object.as_ref().is_some_and(|o| {
@@ -158,7 +164,7 @@ pub fn stamp_words(
         }
         Some(_) => {}
     }
-    let approval = set(&wanted, DELETE_APPROVAL);
+    let approval = set(wanted, DELETE_APPROVAL);
     let approval_changed =
         approval.is_some() && (approval != set(old, DELETE_APPROVAL) || request_changed);
     if approval.is_none() {
@@ -202,7 +208,34 @@ pub fn stamp_words(
             wanted.remove(SIGNATURE);
         }
     }
-    annotation_ops(new, &wanted, ops);
+}
+
+/// Keeps a Backup's `status.expiration` as Velero set it in `backup-guard.io/original-expiration`
+/// once anyone but Velero moves it later (see `expiry::extended_expiration`), and carries the
+/// kept value from the stored Backup on every update after, so that none loses or changes it.
+fn keep_original_expiration(
+    req: &Request,
+    ctx: &Context<'_>,
+    obj: &Object,
+    wanted: &mut BTreeMap<String, String>,
+) {
+    let Some(stored) = req.old_object.as_deref() else {
+        return;
+    };
+    let kept = stored
+        .metadata
+        .annotations
+        .get(ORIGINAL_EXPIRATION)
+        .filter(|v| v.parse::<Timestamp>().is_ok());
+    let moved_later = || {
+        let by_velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
+        let later = expiration(obj)? > expiration(stored)?;
+        (later && !by_velero).then(|| stored.status.expiration.clone())?
+    };
+    match kept.cloned().or_else(moved_later) {
+        Some(original) => wanted.insert(ORIGINAL_EXPIRATION.into(), original),
+        None => wanted.remove(ORIGINAL_EXPIRATION),
+    };
 }
 
 fn short_warning(req: &Request, what: &str) -> String {
@@ -213,7 +246,13 @@ fn short_warning(req: &Request, what: &str) -> String {
 /// this is Velero deleting an expired backup's snapshots (see `rules::ttl_collects`).
 /// The backup is the content's label, or the stored one if an update removes it (the validating
 /// webhook refuses that for a protected backup; this keeps the content safe regardless).
-fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<PatchOperation>) {
+fn retain_content(
+    req: &Request,
+    ctx: &Context<'_>,
+    obj: &Object,
+    wanted: &mut BTreeMap<String, String>,
+    ops: &mut Vec<PatchOperation>,
+) {
     let stored = req.old_object.as_deref();
     let Some(backup) = obj
         .label(VELERO_BACKUP_NAME)
@@ -233,9 +272,7 @@ fn retain_content(req: &Request, ctx: &Context<'_>, obj: &Object, ops: &mut Vec<
         path: PointerBuf::from_tokens(["spec", "deletionPolicy"]),
         value: Value::String("Retain".into()),
     }));
-    let mut wanted = obj.metadata.annotations.clone();
     wanted.insert(ORIGINAL_DELETION_POLICY.into(), "Delete".into());
-    annotation_ops(&obj.metadata.annotations, &wanted, ops);
 }
 
 /// In neuter mode a Backup may go, but not with a finalizer whose controller deletes storage.

@@ -6,7 +6,9 @@
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::deletion::{deletion_started, finalizer_removed};
-use super::expiry::{created_expired, expiration_moved_earlier, ttl_shortened};
+use super::expiry::{
+    created_expired, expiration_moved_earlier, extended_expiration, ttl_shortened,
+};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
 use super::modes::{mode_for, mode_lowered};
@@ -137,35 +139,46 @@ pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsa
 /// Velero's own account (its sync removing a Backup missing from the location its label names)
 /// only of a held backup. A held Backup's cluster copy is where its hold lives: Velero's sync
 /// would re-create it from storage without the hold, and its TTL collector could then delete
-/// the data, so that DELETE is a storage path (class storage, denied in neuter too).
+/// the data, so that DELETE is a storage path (class storage, denied in neuter too). The same
+/// holds for an expiration moved later on the cluster (`expiry::extended_expiration`), which
+/// exemption covers, as it covers every storage rule but a hold.
 pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let why = self_sanction(req, ctx).err()?;
     let held = why == Unsanctioned::Held;
     if !held && Actor::of(&req.user.username, ctx.policy) == Actor::Velero {
         return None;
     }
-    let deleting_finalizer = req.current().and_then(|o| {
+    // Without the object (the API server always sends it) `why` says so, and it is refused.
+    let obj = req.current();
+    let extended = obj
+        .and_then(extended_expiration)
+        .is_some_and(|e| e > ctx.now);
+    let deleting_finalizer = obj.and_then(|o| {
         o.metadata
             .finalizers
             .iter()
             .find(|f| STORAGE_DELETING_FINALIZERS.contains(&f.as_str()))
     });
+    let neuter = ctx.mode == Mode::Neuter;
     Some(ctx.holding(held).violation(
         Reason::BackupDelete,
-        if deleting_finalizer.is_some() || held {
+        if deleting_finalizer.is_some() || held || extended {
             Class::Storage
         } else {
             Class::Shadow
         },
         || match deleting_finalizer {
             // In neuter mode the Backup alone could go; the finalizer is what stops it.
-            Some(f) if ctx.mode == Mode::Neuter && !held => {
-                messages::storage_finalizer(req, f, ctx.policy)
-            }
-            _ if held && ctx.mode == Mode::Neuter => format!(
+            Some(f) if neuter && !held => messages::storage_finalizer(req, f, ctx.policy),
+            _ if held && neuter => format!(
                 "{} Neuter mode lets a Backup go from the cluster, but not a held one: {}",
                 messages::protected_object(req, ctx.policy, why),
                 messages::HELD_SHADOW
+            ),
+            _ if extended && neuter => format!(
+                "{} Neuter mode lets a Backup go from the cluster, but not this one: {}",
+                messages::protected_object(req, ctx.policy, why),
+                obj.map(messages::extended_shadow).unwrap_or_default()
             ),
             _ => messages::protected_object(req, ctx.policy, why),
         },
@@ -174,6 +187,9 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 req,
                 &format!("its finalizer {f} would delete the backup's storage data"),
             ),
+            None if extended && !held => {
+                messages::short(req, "its expiration was moved later on the cluster only")
+            }
             None => messages::short(req, why.explain()),
         },
     ))
@@ -199,6 +215,26 @@ pub fn namespace_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 Class::Storage,
                 || messages::namespace_held(&req.name, &held),
                 || messages::short(req, &format!("it holds {} held backups", held.count)),
+            ));
+        }
+    }
+    // Nor, in neuter mode, backups whose expiration was moved later on the cluster. Not for an
+    // exempt user either: the namespace controller's DELETEs of them that would follow are
+    // refused, and the namespace would stay terminating.
+    if ctx.mode == Mode::Neuter {
+        let extended = ctx.index.extended_in(&req.name, ctx.now, 5);
+        if extended.count > 0 {
+            return Some(ctx.holding(true).violation(
+                Reason::NamespaceDelete,
+                Class::Storage,
+                || messages::namespace_extended(&req.name, &extended),
+                || {
+                    let what = format!(
+                        "it holds {} backups with a later expiration",
+                        extended.count
+                    );
+                    messages::short(req, &what)
+                },
             ));
         }
     }

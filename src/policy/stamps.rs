@@ -28,6 +28,9 @@ pub const HOLD: &str = "backup-guard.io/hold";
 pub const CLEANUP_FINALIZER: &str = "backup-guard.io/cleanup";
 /// The deletion policy a VolumeSnapshotContent had before the guard set `Retain`.
 pub const ORIGINAL_DELETION_POLICY: &str = "backup-guard.io/original-deletion-policy";
+/// A Backup's `status.expiration` as Velero set it (and uploaded it in `velero-backup.json`),
+/// kept by the mutating webhook once anyone else moves the expiration later.
+pub const ORIGINAL_EXPIRATION: &str = "backup-guard.io/original-expiration";
 /// Velero's label naming the backup an object belongs to.
 pub const VELERO_BACKUP_NAME: &str = "velero.io/backup-name";
 

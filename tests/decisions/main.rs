@@ -5,6 +5,7 @@
 mod support;
 
 mod deletions;
+mod extended;
 mod holds;
 mod locations;
 mod sanctions;

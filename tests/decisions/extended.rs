@@ -1,0 +1,174 @@
+//! An expiration moved later lives on the Backup only: Velero's sync would bring a deleted Backup
+//! back from storage with the expiration it was uploaded with, for the TTL collector to delete
+//! its data then. The mutating webhook keeps the uploaded one, and neuter mode keeps the Backup.
+
+use backup_guard::policy::{Mode, Outcome, Policy, Reason, Resource};
+use serde_json::{json, Value};
+
+use crate::in_mode;
+use crate::support::fixtures::*;
+
+const VELERO: &str = "system:serviceaccount:velero:velero";
+const ORIGINAL: &str = "backup-guard.io/original-expiration";
+/// The captured Backup's expiration, as Velero set it.
+const UPLOADED: &str = "2026-12-20T02:00:00Z";
+const LATER: &str = "2027-06-01T00:00:00Z";
+
+/// The Backup of the captured `kubectl delete backup` (daily-1 in velero).
+fn backup() -> Value {
+    review("delete-backup-by-user.json")["request"]["oldObject"].clone()
+}
+
+fn expiring(b: &Value, at: &str) -> Value {
+    let mut new = b.clone();
+    new["status"]["expiration"] = json!(at);
+    new
+}
+
+fn original(b: &Value) -> &Value {
+    &b["metadata"]["annotations"][ORIGINAL]
+}
+
+/// What the mutating webhook makes of an update from `old` to `new` by alice.
+fn mutated(old: &Value, new: &Value) -> Value {
+    mutated_object(
+        &update_of(old, new),
+        &Policy::default(),
+        &index(),
+        capture_day(),
+    )
+}
+
+/// daily-1 after alice moved its expiration later, as the mutating webhook leaves it.
+fn extended() -> Value {
+    mutated(&backup(), &expiring(&backup(), LATER))
+}
+
+#[test]
+fn moving_the_expiration_later_keeps_the_one_velero_uploaded() {
+    let b = extended();
+    assert_eq!(original(&b), UPLOADED);
+    assert_eq!(b["status"]["expiration"], LATER);
+    // Moved later again, the uploaded one stays; removed or changed by hand, it comes back.
+    assert_eq!(
+        original(&mutated(&b, &expiring(&b, "2028-01-01T00:00:00Z"))),
+        UPLOADED
+    );
+    let mut stripped = b.clone();
+    stripped["metadata"]["annotations"]
+        .as_object_mut()
+        .expect("annotations")
+        .remove(ORIGINAL);
+    assert_eq!(original(&mutated(&b, &stripped)), UPLOADED);
+    let mut changed = b.clone();
+    changed["metadata"]["annotations"][ORIGINAL] = json!(LATER);
+    assert_eq!(original(&mutated(&b, &changed)), UPLOADED);
+    // Nothing is kept for Velero's own writes, an update that leaves the expiration alone, or a
+    // value written by hand on a Backup that had none.
+    let later = expiring(&backup(), LATER);
+    let by_velero = as_user(
+        update_of(&backup(), &later),
+        VELERO,
+        &["system:serviceaccounts"],
+    );
+    let p = Policy::default();
+    assert!(original(&mutated_object(&by_velero, &p, &index(), capture_day())).is_null());
+    let mut labelled = backup();
+    labelled["metadata"]["labels"]["team"] = json!("a");
+    assert!(original(&mutated(&backup(), &labelled)).is_null());
+    let mut by_hand = backup();
+    by_hand["metadata"]["annotations"][ORIGINAL] = json!("2020-01-01T00:00:00Z");
+    assert!(original(&mutated(&backup(), &by_hand)).is_null());
+    // Mode off mutates nothing.
+    let off = mutate(
+        &update_of(&backup(), &later),
+        &in_mode(Mode::Off),
+        &index(),
+        capture_day(),
+    );
+    assert!(off.patch.is_none());
+}
+
+#[test]
+fn neuter_keeps_a_backup_whose_expiration_was_moved_later() {
+    let idx = index();
+    let neuter = in_mode(Mode::Neuter);
+    let d = validate(&delete_of(&extended()), &neuter, &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::BackupDelete));
+    for part in [
+        "backup velero/daily-1 is protected",
+        "but not this one: its status.expiration (2027-06-01T00:00:00Z) was moved later on the cluster only",
+        "with the expiration it was uploaded with (2026-12-20T02:00:00Z)",
+    ] {
+        assert!(d.message.contains(part), "{part}: {}", d.message);
+    }
+    // The Backup as Velero left it goes, with a warning, as neuter says.
+    let d = validate(&delete_of(&backup()), &neuter, &idx, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+    // Once the later expiration is past, or moved back, nothing is kept that expiry keeps.
+    let past = at("2027-07-01T00:00:00Z");
+    let d = validate(&delete_of(&extended()), &neuter, &idx, past);
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+    let back = expiring(&extended(), UPLOADED);
+    let d = validate(&delete_of(&back), &neuter, &idx, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+    // Exempt users pass it (it is not a hold), and so does Velero's sync.
+    let exempt = policy("mode: neuter\nexempt: {users: [alice]}");
+    assert!(validate(&delete_of(&extended()), &exempt, &idx, capture_day()).allowed);
+    let by_velero = as_user(delete_of(&extended()), VELERO, &["system:serviceaccounts"]);
+    assert!(validate(&by_velero, &neuter, &idx, capture_day()).allowed);
+    // Enforce refuses it as any protected backup; audit warns.
+    let d = validate(
+        &delete_of(&extended()),
+        &Policy::default(),
+        &idx,
+        capture_day(),
+    );
+    assert!(!d.allowed);
+    let d = validate(
+        &delete_of(&extended()),
+        &in_mode(Mode::Audit),
+        &idx,
+        capture_day(),
+    );
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("its expiration was moved later on the cluster only")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[test]
+fn neuter_refuses_a_namespace_holding_a_backup_whose_expiration_was_moved_later() {
+    let mut idx = index();
+    let mut kept = extended();
+    kept["metadata"]["namespace"] = json!("keep");
+    apply(&mut idx, Resource::Backup, &kept);
+    let mut gone = backup();
+    gone["metadata"]["namespace"] = json!("keep");
+    gone["metadata"]["name"] = json!("daily-0");
+    apply(&mut idx, Resource::Backup, &gone);
+    let mut r = review("delete-namespace-velero.json");
+    r["request"]["name"] = json!("keep");
+    let neuter = in_mode(Mode::Neuter);
+    let d = validate(&r, &neuter, &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::NamespaceDelete));
+    assert!(
+        d.message.contains(
+            "namespace keep holds 1 Velero backup(s) whose status.expiration was moved later on the cluster (daily-1)"
+        ),
+        "{}",
+        d.message
+    );
+    // Not for an exempt user either: the cascade's DELETEs of it would be refused.
+    let exempt = policy("mode: neuter\nexempt: {users: [alice]}");
+    assert!(!validate(&r, &exempt, &idx, capture_day()).allowed);
+    // Once that expiration is past, the namespace goes as neuter says.
+    let d = validate(&r, &neuter, &idx, at("2027-07-01T00:00:00Z"));
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+}
