@@ -290,3 +290,56 @@ fn neuter_mode_keeps_a_held_backup_and_its_namespace() {
     assert!(exists("-n neuter-held backup kept"));
     set_policy("mode: enforce");
 }
+
+#[test]
+fn neuter_mode_keeps_a_backup_whose_expiration_was_moved_later() {
+    set_policy("mode: enforce");
+    let uploaded = "2098-01-01T00:00:00Z";
+    namespace_with_backups(
+        "neuter-later",
+        &[("pinned", uploaded, ""), ("free", uploaded, "")],
+    );
+    // Alice keeps a backup longer, as Velero users do, by moving its expiration later.
+    let later = format!(
+        "-n neuter-later patch backup pinned --type merge -p '{{\"status\":{{\"expiration\":\"{LATER}\"}}}}'"
+    );
+    let r = kubectl(Who::Alice, &later);
+    assert!(r.ok, "{}", r.stderr);
+    let original = || {
+        let path = r"{.metadata.annotations.backup-guard\.io/original-expiration}";
+        let get = format!("-n neuter-later get backup pinned -o jsonpath={path}");
+        kubectl(Who::Admin, &get).stdout
+    };
+    assert_eq!(original(), uploaded);
+    // Removing the kept value by hand does not lose it.
+    let strip = "-n neuter-later annotate backup pinned backup-guard.io/original-expiration-";
+    assert!(kubectl(Who::Alice, strip).ok);
+    assert_eq!(original(), uploaded);
+    set_policy("mode: neuter");
+    let r = kubectl(Who::Alice, "-n neuter-later delete backup pinned");
+    assert!(
+        !r.ok
+            && r.stderr.contains("was moved later on the cluster only")
+            && r.stderr.contains(&format!("uploaded with ({uploaded})")),
+        "{}",
+        r.stderr
+    );
+    let r = kubectl(Who::Alice, "delete namespace neuter-later --dry-run=server");
+    assert!(
+        !r.ok
+            && r.stderr.contains(
+                "namespace neuter-later holds 1 Velero backup(s) whose status.expiration was moved later on the cluster (pinned)"
+            ),
+        "{}",
+        r.stderr
+    );
+    // The one as Velero left it goes from the cluster, with a warning, as neuter says.
+    let r = kubectl(Who::Alice, "-n neuter-later delete backup free");
+    assert!(
+        r.ok && r.stderr.contains("Warning: backup-guard"),
+        "{}",
+        r.stderr
+    );
+    assert!(exists("-n neuter-later backup pinned"));
+    set_policy("mode: enforce");
+}
