@@ -12,6 +12,7 @@ pub mod modes;
 pub mod mutate;
 pub mod request;
 pub mod rules;
+pub mod snapshots;
 pub mod stamps;
 pub mod words;
 

@@ -5,7 +5,8 @@ use super::config::Mode;
 use super::decision::{Actor, Class, Context, Judging, Reason, Violation};
 use super::messages;
 use super::request::{Request, Resource};
-use super::rules::{delete_request_target, self_sanction, snapshot_backup};
+use super::rules::{delete_request_target, self_sanction};
+use super::snapshots::snapshot_backup;
 use super::stamps::Unsanctioned;
 use crate::index::Labels;
 

@@ -13,7 +13,8 @@ use super::decision::{Actor, Context, Decision};
 use super::expiry::expiration;
 use super::modes::mode_for;
 use super::request::{Object, Operation, Request, Resource};
-use super::rules::{snapshots_may_go, STORAGE_DELETING_FINALIZERS};
+use super::rules::STORAGE_DELETING_FINALIZERS;
+use super::snapshots::snapshots_may_go;
 use super::stamps::{
     sign, stamps_verify, APPROVED_AT, APPROVED_BY, DELETE_APPROVAL, DELETE_REQUEST,
     ORIGINAL_DELETION_POLICY, ORIGINAL_EXPIRATION, REQUESTED_AT, REQUESTED_BY, SIGNATURE,
