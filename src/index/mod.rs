@@ -17,7 +17,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::policy::config::Policy;
-use crate::policy::expiry::extended_expiration;
+use crate::policy::extension::extended_expiration;
 use crate::policy::request::{Object, Resource};
 use crate::policy::stamps::{label_value, sanction, SanctionFacts, VELERO_BACKUP_NAME};
 

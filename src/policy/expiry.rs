@@ -9,7 +9,7 @@ use super::duration::parse_go_duration;
 use super::messages;
 use super::request::{Object, Request};
 use super::rules::self_sanction;
-use super::stamps::{is_held, Unsanctioned, ORIGINAL_EXPIRATION};
+use super::stamps::{is_held, Unsanctioned};
 
 /// Before Velero's first pass over a backup: phase empty or `New`, or (Velero 1.18's backup
 /// queue) `Queued` or `ReadyToStart`, where the pass runs. That pass sets `spec.ttl` (Velero's
@@ -35,17 +35,6 @@ pub(super) fn expiration(o: &Object) -> Option<Timestamp> {
         .expiration
         .as_deref()
         .and_then(|t| t.parse::<Timestamp>().ok())
-}
-
-/// The expiration of a Backup whose `status.expiration` was moved later on the cluster than the
-/// one Velero set and uploaded (kept in `backup-guard.io/original-expiration` by the mutating
-/// webhook), in unix seconds. Velero's sync re-creates a deleted Backup from
-/// `velero-backup.json`, with the uploaded expiration: such a Backup's cluster copy is all that
-/// keeps its data past that time.
-pub fn extended_expiration(o: &Object) -> Option<i64> {
-    let original = o.metadata.annotations.get(ORIGINAL_EXPIRATION)?;
-    let (original, current) = (original.parse::<Timestamp>().ok()?, expiration(o)?);
-    (current > original).then(|| current.as_second())
 }
 
 /// The earliest expiration Velero could have given the stored backup with this ttl: the

@@ -93,8 +93,8 @@ pub fn extended_shadow(obj: &Object) -> String {
     format!(
         "its status.expiration ({}) was moved later on the cluster only. Velero's sync would re-create it from \
          storage with the expiration it was uploaded with ({}), for its TTL collector to delete its data once \
-         that is past. An exempt user may delete it; otherwise sanction its deletion with its data, or let it \
-         expire.",
+         that is past. Sanction its deletion with its data, or let it expire (an exempt user may delete it, \
+         giving up the later expiration).",
         obj.status.expiration.as_deref().unwrap_or_default(),
         obj.metadata
             .annotations
@@ -109,9 +109,24 @@ pub fn namespace_extended(name: &str, extended: &Protected) -> String {
         "backup-guard: namespace {name} holds {} Velero backup(s) whose status.expiration was moved later on the \
          cluster ({}). Neuter mode lets a namespace's backups go from the cluster, but not these: Velero's sync \
          would re-create them from storage with the expiration they were uploaded with, for its TTL collector to \
-         delete their data once that is past. Delete them first (an exempt user, or a sanctioned deletion with \
-         their data), or let them expire.",
+         delete their data once that is past. Delete them first with their data (sanctioned), or let them expire \
+         (an exempt user may delete them, giving up the later expirations).",
         extended.count,
         names_and_more(extended),
+    )
+}
+
+/// `backup-guard.io/original-expiration` not as the mutating webhook makes it.
+pub fn original_expiration_written(req: &Request, wanted: Option<&str>) -> String {
+    format!(
+        "backup-guard: the annotation {ORIGINAL_EXPIRATION} on {} is written only by backup-guard's mutating \
+         webhook: it keeps the expiration Velero uploaded once status.expiration is moved later ({}). Leave it \
+         alone. If you did not touch it, the mutating webhook did not run for this request: check that \
+         backup-guard's MutatingWebhookConfiguration is registered and its pods ready.",
+        target(req),
+        match wanted {
+            Some(v) => format!("here: {v}"),
+            None => "here: none".into(),
+        }
     )
 }

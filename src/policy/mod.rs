@@ -6,6 +6,7 @@ pub mod decision;
 pub mod deletion;
 pub mod duration;
 pub mod expiry;
+pub mod extension;
 pub mod locations;
 pub mod messages;
 pub mod modes;

@@ -9,8 +9,8 @@ use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use serde_json::Value;
 
 use super::config::Mode;
-use super::decision::{Actor, Context, Decision};
-use super::expiry::expiration;
+use super::decision::{Context, Decision};
+use super::extension::original_expiration;
 use super::modes::mode_for;
 use super::request::{Object, Operation, Request, Resource};
 use super::rules::STORAGE_DELETING_FINALIZERS;
@@ -44,8 +44,8 @@ pub fn mutate(req: &Request, ctx: &Context<'_>) -> Decision {
     ) {
         stamp_words(req, ctx, obj, &mut wanted, &mut decision.warnings);
     }
-    if req.resource == Resource::Backup && req.operation == Operation::Update {
-        keep_original_expiration(req, ctx, obj, &mut wanted);
+    if req.resource == Resource::Backup {
+        keep_original_expiration(req, ctx, &mut wanted);
     }
     if req.resource == Resource::VolumeSnapshotContent
         && matches!(mode, Mode::Enforce | Mode::Neuter)
@@ -211,29 +211,14 @@ pub fn stamp_words(
     }
 }
 
-/// Keeps a Backup's `status.expiration` as Velero set it in `backup-guard.io/original-expiration`
-/// once anyone but Velero moves it later (see `expiry::extended_expiration`), and carries the
-/// kept value from the stored Backup on every update after, so that none loses or changes it.
+/// Keeps a Backup's `status.expiration` as Velero set it once anyone else moves it later, and
+/// carries it on every update after ([`original_expiration`]).
 fn keep_original_expiration(
     req: &Request,
     ctx: &Context<'_>,
-    obj: &Object,
     wanted: &mut BTreeMap<String, String>,
 ) {
-    let Some(stored) = req.old_object.as_deref() else {
-        return;
-    };
-    let kept = stored
-        .metadata
-        .annotations
-        .get(ORIGINAL_EXPIRATION)
-        .filter(|v| v.parse::<Timestamp>().is_ok());
-    let moved_later = || {
-        let by_velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
-        let later = expiration(obj)? > expiration(stored)?;
-        (later && !by_velero).then(|| stored.status.expiration.clone())?
-    };
-    match kept.cloned().or_else(moved_later) {
+    match original_expiration(req, ctx) {
         Some(original) => wanted.insert(ORIGINAL_EXPIRATION.into(), original),
         None => wanted.remove(ORIGINAL_EXPIRATION),
     };

@@ -6,9 +6,8 @@
 use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::deletion::{deletion_started, finalizer_removed};
-use super::expiry::{
-    created_expired, expiration_moved_earlier, extended_expiration, ttl_shortened,
-};
+use super::expiry::{created_expired, expiration_moved_earlier, ttl_shortened};
+use super::extension::{extended_expiration, original_expiration_written};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
 use super::modes::{mode_for, mode_lowered};
@@ -83,6 +82,7 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
                 .or_else(|| deletion_started(req, ctx))
                 .or_else(|| mode_lowered(req, ctx))
                 .or_else(|| finalizer_removed(req, ctx))
+                .or_else(|| original_expiration_written(req, ctx))
         }
         (VolumeSnapshot | VolumeSnapshotContent, Update) => {
             words_update(req, ctx).or_else(|| snapshot_relabelled(req, ctx))
@@ -91,7 +91,9 @@ fn find_violation(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             words_update(req, ctx).or_else(|| location_repointed(req, ctx))
         }
         (CustomResourceDefinition, Update) => words_update(req, ctx),
-        (Backup, Create) => stamps_on_create(req, ctx).or_else(|| created_expired(req, ctx)),
+        (Backup, Create) => stamps_on_create(req, ctx)
+            .or_else(|| created_expired(req, ctx))
+            .or_else(|| original_expiration_written(req, ctx)),
         (_, Create) => stamps_on_create(req, ctx),
         _ => None,
     }
@@ -112,7 +114,7 @@ pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsa
 /// only of a held backup. A held Backup's cluster copy is where its hold lives: Velero's sync
 /// would re-create it from storage without the hold, and its TTL collector could then delete
 /// the data, so that DELETE is a storage path (class storage, denied in neuter too). The same
-/// holds for an expiration moved later on the cluster (`expiry::extended_expiration`), which
+/// holds for an expiration moved later on the cluster (`extension::extended_expiration`), which
 /// exemption covers, as it covers every storage rule but a hold.
 pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let why = self_sanction(req, ctx).err()?;
@@ -141,7 +143,9 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
         },
         || match deleting_finalizer {
             // In neuter mode the Backup alone could go; the finalizer is what stops it.
-            Some(f) if neuter && !held => messages::storage_finalizer(req, f, ctx.policy),
+            Some(f) if neuter && !held && !extended => {
+                messages::storage_finalizer(req, f, ctx.policy)
+            }
             _ if held && neuter => format!(
                 "{} Neuter mode lets a Backup go from the cluster, but not a held one: {}",
                 messages::protected_object(req, ctx.policy, why),

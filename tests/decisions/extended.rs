@@ -172,3 +172,118 @@ fn neuter_refuses_a_namespace_holding_a_backup_whose_expiration_was_moved_later(
     let d = validate(&r, &neuter, &idx, at("2027-07-01T00:00:00Z"));
     assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
 }
+
+fn create_of(obj: &Value) -> Value {
+    let mut r = update_of(obj, obj);
+    r["request"]["operation"] = json!("CREATE");
+    r["request"]["oldObject"] = Value::Null;
+    r
+}
+
+#[test]
+fn a_kept_expiration_written_by_hand_only_makes_the_guard_stricter() {
+    let p = Policy::default();
+    // Created with a value far ahead (copied from somewhere): bounded by its own expiration, so
+    // moving the expiration later is still seen.
+    let mut copied = backup();
+    copied["metadata"]["annotations"][ORIGINAL] = json!("2999-01-01T00:00:00Z");
+    let created = mutated_object(&create_of(&copied), &p, &index(), capture_day());
+    assert_eq!(original(&created), UPLOADED);
+    let b = mutated(&created, &expiring(&created, LATER));
+    assert_eq!(original(&b), UPLOADED);
+    let d = validate(
+        &delete_of(&b),
+        &in_mode(Mode::Neuter),
+        &index(),
+        capture_day(),
+    );
+    assert!(!d.allowed, "{}", d.message);
+    // The same bound holds for one already stored that way.
+    let mut stored = backup();
+    stored["metadata"]["annotations"][ORIGINAL] = json!("2999-01-01T00:00:00Z");
+    assert_eq!(
+        original(&mutated(&stored, &expiring(&stored, LATER))),
+        UPLOADED
+    );
+}
+
+#[test]
+fn where_the_mutating_webhook_did_not_run_the_update_is_refused() {
+    let idx = index();
+    let later = update_of(&backup(), &expiring(&backup(), LATER));
+    let mut stripped = extended();
+    stripped["metadata"]["annotations"]
+        .as_object_mut()
+        .expect("annotations")
+        .remove(ORIGINAL);
+    for mode in [Mode::Enforce, Mode::Neuter, Mode::Audit] {
+        let p = in_mode(mode);
+        // Moved later, but nothing kept.
+        let d = validate(&later, &p, &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        assert_eq!(d.reason, Some(Reason::StampWritten));
+        assert!(
+            d.message
+                .contains("is written only by backup-guard's mutating webhook")
+                && d.message.contains("here: 2026-12-20T02:00:00Z"),
+            "{}",
+            d.message
+        );
+        // The kept value removed.
+        let d = validate(&update_of(&extended(), &stripped), &p, &idx, capture_day());
+        assert!(!d.allowed, "{mode}");
+        // As the mutating webhook leaves them, both pass.
+        let mutated = update_of(&backup(), &extended());
+        assert!(
+            validate(&mutated, &p, &idx, capture_day()).allowed,
+            "{mode}"
+        );
+        let kept = update_of(
+            &extended(),
+            &mutated_object(&update_of(&extended(), &stripped), &p, &idx, capture_day()),
+        );
+        assert!(validate(&kept, &p, &idx, capture_day()).allowed, "{mode}");
+    }
+    assert!(validate(&later, &in_mode(Mode::Off), &idx, capture_day()).allowed);
+}
+
+#[test]
+fn a_delete_request_and_a_later_expiration_in_one_update_both_hold() {
+    let p = Policy::default();
+    let idx = index();
+    let mut bare = backup();
+    bare["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("annotations");
+    let mut new = expiring(&bare, LATER);
+    new["metadata"]["annotations"] = json!({"backup-guard.io/delete-request": "retired"});
+    let r = update_of(&bare, &new);
+    let b = mutated_object(&r, &p, &idx, capture_day());
+    assert_eq!(original(&b), UPLOADED);
+    assert_eq!(
+        b["metadata"]["annotations"]["backup-guard.io/delete-requested-by"],
+        "alice"
+    );
+    // Signed and kept: the webhook lets the update through, and the backup is sanctioned.
+    assert!(validate(&update_of(&bare, &b), &p, &idx, capture_day()).allowed);
+    assert!(validate(&delete_of(&b), &p, &idx, capture_day()).allowed);
+}
+
+#[test]
+fn a_storage_deleting_finalizer_does_not_hide_the_later_expiration() {
+    let mut b = extended();
+    b["metadata"]["finalizers"] = json!(["gc.ark.heptio.com"]);
+    let d = validate(
+        &delete_of(&b),
+        &in_mode(Mode::Neuter),
+        &index(),
+        capture_day(),
+    );
+    assert!(!d.allowed);
+    assert!(
+        d.message.contains("was moved later on the cluster only"),
+        "{}",
+        d.message
+    );
+}

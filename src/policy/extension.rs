@@ -1,0 +1,71 @@
+//! An expiration moved later on the cluster. Velero keeps a backup longer only while the
+//! Backup's `status.expiration` says so, and its sync re-creates a deleted Backup from
+//! `velero-backup.json` with the expiration it was uploaded with, for its TTL collector to delete
+//! the data once that is past. So the mutating webhook keeps that expiration in
+//! `backup-guard.io/original-expiration` once anyone else moves it later, and neuter mode keeps
+//! such a Backup's cluster copy (`rules::backup_delete`, `rules::namespace_delete`).
+
+use jiff::Timestamp;
+
+use super::decision::{Actor, Class, Context, Judging, Reason, Violation};
+use super::expiry::expiration;
+use super::messages;
+use super::request::{Object, Request};
+use super::stamps::ORIGINAL_EXPIRATION;
+
+/// The expiration of a Backup whose `status.expiration` was moved later than the one Velero set
+/// and uploaded (as kept in `backup-guard.io/original-expiration`), in unix seconds.
+pub fn extended_expiration(o: &Object) -> Option<i64> {
+    let original = o.metadata.annotations.get(ORIGINAL_EXPIRATION)?;
+    let (original, current) = (original.parse::<Timestamp>().ok()?, expiration(o)?);
+    (current > original).then(|| current.as_second())
+}
+
+/// The value `backup-guard.io/original-expiration` has after this CREATE or UPDATE of a Backup:
+///
+/// - the one the stored Backup keeps (on CREATE: the one written), but never later than that
+///   object's own expiration, so that a value written by hand can only make the guard stricter;
+/// - else, where anyone but Velero moves `status.expiration` later, the stored expiration;
+/// - else none.
+pub fn original_expiration(req: &Request, ctx: &Context<'_>) -> Option<String> {
+    let new = req.object.as_deref()?;
+    let basis = req.old_object.as_deref().unwrap_or(new);
+    let kept = basis
+        .metadata
+        .annotations
+        .get(ORIGINAL_EXPIRATION)
+        .and_then(|v| Some((v, v.parse::<Timestamp>().ok()?)));
+    if let (Some((value, at)), Some(bound)) = (kept, expiration(basis)) {
+        return Some(match at <= bound {
+            true => value.clone(),
+            false => basis.status.expiration.clone()?,
+        });
+    }
+    let stored = req.old_object.as_deref()?;
+    let by_velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
+    let later = expiration(new)? > expiration(stored)?;
+    (later && !by_velero).then(|| stored.status.expiration.clone())?
+}
+
+/// CREATE or UPDATE of a Backup whose `backup-guard.io/original-expiration` is not what the
+/// mutating webhook makes it ([`original_expiration`]): written by hand where that webhook did
+/// not run (its failure policy `Ignore`, and the guard away). Class integrity, as stamps.
+pub fn original_expiration_written(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
+    let new = req.object.as_deref()?;
+    let wanted = original_expiration(req, ctx);
+    let written = new.metadata.annotations.get(ORIGINAL_EXPIRATION);
+    if written == wanted.as_ref() {
+        return None;
+    }
+    Some(ctx.violation(
+        Reason::StampWritten,
+        Class::Integrity,
+        || messages::original_expiration_written(req, wanted.as_deref()),
+        || {
+            messages::short(
+                req,
+                &format!("{ORIGINAL_EXPIRATION} is written only by backup-guard"),
+            )
+        },
+    ))
+}
