@@ -95,6 +95,11 @@ fn annotation_ops(
     }
 }
 
+/// A non-blank annotation value.
+fn set(m: &BTreeMap<String, String>, k: &str) -> Option<String> {
+    m.get(k).filter(|v| !v.trim().is_empty()).cloned()
+}
+
 /// Stamps who set a delete request or approval, and when, and signs the result.
 ///
 /// On CREATE there is no uid to bind the signature to, so words set at creation stay unstamped
@@ -112,8 +117,6 @@ pub fn stamp_words(
         .old_object
         .as_ref()
         .map_or(&empty, |o| &o.metadata.annotations);
-    let set =
-        |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.trim().is_empty()).cloned();
     let (request, approval) = (set(new, DELETE_REQUEST), set(new, DELETE_APPROVAL));
     if req.operation == Operation::Create {
         if request.is_some() || approval.is_some() {
@@ -125,17 +128,49 @@ pub fn stamp_words(
     if STAMP_KEYS.iter().any(|k| new.get(*k) != old.get(*k)) {
         return;
     }
-    let user = req.user.username.as_str();
-    let now = Timestamp::from_second(ctx.now)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    let request_changed = request.is_some() && request != set(old, DELETE_REQUEST);
-    // An approval builds on a request the guard stamped and signed, never on a bare annotation.
-    let old_verified = req.old_object.as_ref().is_some_and(|o| {
-        o.metadata.annotations.contains_key(SIGNATURE) && stamps_verify(ctx.key, &o.metadata)
-    });
-    match &request {
-        None => {
+    let words = Words {
+        req,
+        ctx,
+        old,
+        now: Timestamp::from_second(ctx.now)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        request_changed: request.is_some() && request != set(old, DELETE_REQUEST),
+        request,
+    };
+    words.stamp_request(approval, wanted, warnings);
+    words.stamp_approval(wanted, warnings);
+    words.sign(obj, wanted);
+}
+
+/// One UPDATE's delete request, as [`stamp_words`] stamps it.
+struct Words<'a> {
+    req: &'a Request,
+    ctx: &'a Context<'a>,
+    /// The stored object's annotations.
+    old: &'a BTreeMap<String, String>,
+    /// `ctx.now` as the stamps write it.
+    now: String,
+    /// The request annotation as sent.
+    request: Option<String>,
+    /// Set, and not as stored: stamped anew.
+    request_changed: bool,
+}
+
+impl Words<'_> {
+    fn user(&self) -> &str {
+        &self.req.user.username
+    }
+
+    /// Stamps a changed request for its user (clearing an approval of the earlier one), or
+    /// removes every stamp with the request.
+    fn stamp_request(
+        &self,
+        approval: Option<String>,
+        wanted: &mut BTreeMap<String, String>,
+        warnings: &mut Vec<String>,
+    ) {
+        if self.request.is_none() {
             for k in [
                 REQUESTED_BY,
                 REQUESTED_AT,
@@ -145,69 +180,92 @@ pub fn stamp_words(
             ] {
                 wanted.remove(k);
             }
+            return;
         }
-        Some(_) if request_changed => {
-            wanted.insert(REQUESTED_BY.into(), user.into());
-            wanted.insert(REQUESTED_AT.into(), now.clone());
-            wanted.remove(APPROVED_BY);
-            wanted.remove(APPROVED_AT);
-            if approval.is_some() && approval == set(old, DELETE_APPROVAL) {
-                wanted.remove(DELETE_APPROVAL);
-                warnings.push(short_warning(
-                    req,
-                    "the request changed, so its earlier approval was cleared",
-                ));
-            }
-            warnings.push(short_warning(
-                req,
-                &format!("delete request stamped for {user}"),
-            ));
+        if !self.request_changed {
+            return;
         }
-        Some(_) => {}
-    }
-    let approval = set(wanted, DELETE_APPROVAL);
-    let approval_changed =
-        approval.is_some() && (approval != set(old, DELETE_APPROVAL) || request_changed);
-    if approval.is_none() {
+        let user = self.user();
+        wanted.insert(REQUESTED_BY.into(), user.into());
+        wanted.insert(REQUESTED_AT.into(), self.now.clone());
         wanted.remove(APPROVED_BY);
         wanted.remove(APPROVED_AT);
-    } else if approval_changed {
+        if approval.is_some() && approval == set(self.old, DELETE_APPROVAL) {
+            wanted.remove(DELETE_APPROVAL);
+            warnings.push(short_warning(
+                self.req,
+                "the request changed, so its earlier approval was cleared",
+            ));
+        }
+        warnings.push(short_warning(
+            self.req,
+            &format!("delete request stamped for {user}"),
+        ));
+    }
+
+    /// Stamps a new approval by an approver who is not the requester, of a request the guard
+    /// stamped; any other approval stays unstamped, for the validating webhook to refuse.
+    fn stamp_approval(&self, wanted: &mut BTreeMap<String, String>, warnings: &mut Vec<String>) {
+        let approval = set(wanted, DELETE_APPROVAL);
+        let approval_changed = approval.is_some()
+            && (approval != set(self.old, DELETE_APPROVAL) || self.request_changed);
+        if approval.is_none() {
+            wanted.remove(APPROVED_BY);
+            wanted.remove(APPROVED_AT);
+            return;
+        }
+        if !approval_changed {
+            return;
+        }
+        let (req, user) = (self.req, self.user());
+        // An approval builds on a request the guard stamped and signed, never on a bare annotation.
+        let old_verified = req.old_object.as_ref().is_some_and(|o| {
+            o.metadata.annotations.contains_key(SIGNATURE)
+                && stamps_verify(self.ctx.key, &o.metadata)
+        });
         let requester = wanted.get(REQUESTED_BY).map(String::as_str);
-        let approver_ok = ctx
+        let approver_ok = self
+            .ctx
             .policy
             .approval
             .approvers
             .contains(user, &req.user.groups);
-        let request_ok = request.is_some() && (request_changed || old_verified);
+        let request_ok = self.request.is_some() && (self.request_changed || old_verified);
         if approver_ok && request_ok && requester != Some(user) {
             wanted.insert(APPROVED_BY.into(), user.into());
-            wanted.insert(APPROVED_AT.into(), now);
+            wanted.insert(APPROVED_AT.into(), self.now.clone());
             warnings.push(short_warning(req, &format!("deletion approved by {user}")));
         } else {
-            // Not stamped: the validating webhook refuses it with the reason.
             wanted.remove(APPROVED_BY);
             wanted.remove(APPROVED_AT);
         }
     }
-    let stamps_changed = [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT]
-        .iter()
-        .any(|k| wanted.get(*k) != new.get(*k));
-    if stamps_changed {
-        if request.is_some() {
-            let mut meta = obj.metadata.clone();
-            meta.annotations = wanted.clone();
-            // The uid of an UPDATE is the stored object's; take it from there if the new one lacks it.
-            if meta.uid.is_empty() {
-                meta.uid = req
-                    .old_object
-                    .as_ref()
-                    .map(|o| o.metadata.uid.clone())
-                    .unwrap_or_default();
-            }
-            wanted.insert(SIGNATURE.into(), sign(ctx.key, &meta));
-        } else {
-            wanted.remove(SIGNATURE);
+
+    /// Signs the stamps when they changed (the signature goes with the request).
+    fn sign(&self, obj: &Object, wanted: &mut BTreeMap<String, String>) {
+        let new = &obj.metadata.annotations;
+        let stamps_changed = [REQUESTED_BY, REQUESTED_AT, APPROVED_BY, APPROVED_AT]
+            .iter()
+            .any(|k| wanted.get(*k) != new.get(*k));
+        if !stamps_changed {
+            return;
         }
+        if self.request.is_none() {
+            wanted.remove(SIGNATURE);
+            return;
+        }
+        let mut meta = obj.metadata.clone();
+        meta.annotations = wanted.clone();
+        // The uid of an UPDATE is the stored object's; take it from there if the new one lacks it.
+        if meta.uid.is_empty() {
+            meta.uid = self
+                .req
+                .old_object
+                .as_ref()
+                .map(|o| o.metadata.uid.clone())
+                .unwrap_or_default();
+        }
+        wanted.insert(SIGNATURE.into(), sign(self.ctx.key, &meta));
     }
 }
 
