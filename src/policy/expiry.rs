@@ -22,7 +22,7 @@ fn unprocessed(o: &Object) -> bool {
 }
 
 /// `spec.ttl` in seconds; `None` when absent or not a Go duration.
-fn ttl(o: &Object) -> Option<i64> {
+pub(super) fn ttl(o: &Object) -> Option<i64> {
     o.spec
         .ttl
         .as_deref()

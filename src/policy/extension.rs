@@ -5,20 +5,61 @@
 //! `backup-guard.io/original-expiration` once anyone else moves it later, and neuter mode keeps
 //! such a Backup's cluster copy (`rules::backup_delete`, `rules::namespace_delete`).
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::decision::{Actor, Class, Context, Judging, Reason, Violation};
-use super::expiry::expiration;
+use super::expiry::{expiration, ttl};
 use super::messages;
 use super::request::{Object, Request};
 use super::stamps::ORIGINAL_EXPIRATION;
 
-/// The expiration of a Backup whose `status.expiration` was moved later than the one Velero set
-/// and uploaded (as kept in `backup-guard.io/original-expiration`), in unix seconds.
+/// What a Backup's cluster copy tells of the expiration it was uploaded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uploaded<'a> {
+    /// Kept in `backup-guard.io/original-expiration` by the mutating webhook.
+    Kept(&'a str),
+    /// Moved later before the guard kept it: Velero's was no later than this.
+    AtMost(Timestamp),
+}
+
+/// A Backup whose `status.expiration` is later than the one it was uploaded with: that later
+/// expiration, and what is known of the uploaded one. Known from the kept value, else (moved
+/// before the guard kept it) from the latest expiration Velero can have set.
+pub fn extension(o: &Object) -> Option<(Timestamp, Uploaded<'_>)> {
+    let current = expiration(o)?;
+    let kept = o
+        .metadata
+        .annotations
+        .get(ORIGINAL_EXPIRATION)
+        .and_then(|v| Some((v, v.parse::<Timestamp>().ok()?)));
+    match kept {
+        Some((value, at)) if current > at => Some((current, Uploaded::Kept(value))),
+        _ => {
+            let latest = latest_velero_expiration(o)?;
+            (current > latest).then_some((current, Uploaded::AtMost(latest)))
+        }
+    }
+}
+
+/// The later expiration of an extended Backup ([`extension`]), in unix seconds.
 pub fn extended_expiration(o: &Object) -> Option<i64> {
-    let original = o.metadata.annotations.get(ORIGINAL_EXPIRATION)?;
-    let (original, current) = (original.parse::<Timestamp>().ok()?, expiration(o)?);
-    (current > original).then(|| current.as_second())
+    extension(o).map(|(until, _)| until.as_second())
+}
+
+/// The latest `status.expiration` Velero can have given this Backup: it takes the time from its
+/// clock on its first pass, before the `status.startTimestamp` it records from the same clock, and
+/// adds `spec.ttl` (one second more: both are written to the second). A `spec.ttl` lengthened
+/// since hides an expiration moved later; one shortened makes the guard stricter. `None` without
+/// a start or a ttl (Velero sets a zero ttl to its default).
+fn latest_velero_expiration(o: &Object) -> Option<Timestamp> {
+    let start = o
+        .status
+        .start_timestamp
+        .as_deref()?
+        .parse::<Timestamp>()
+        .ok()?;
+    let ttl = ttl(o).filter(|&t| t > 0)?;
+    start.checked_add(SignedDuration::from_secs(ttl + 1)).ok()
 }
 
 /// The value `backup-guard.io/original-expiration` has after this CREATE or UPDATE of a Backup:

@@ -3,10 +3,12 @@
 //! Backup created already expired.
 
 use super::super::config::{Mode, Policy};
-use super::super::request::{Object, Request, Resource};
+use super::super::extension::Uploaded;
+use super::super::request::{Request, Resource};
 use super::super::stamps::{CLEANUP_FINALIZER, HOLD, ORIGINAL_EXPIRATION};
 use super::{how_to_sanction, names_and_more, target, NsFlag};
 use crate::index::Protected;
+use jiff::Timestamp;
 
 /// A namespace holding backups on legal hold, deleted in neuter mode.
 pub fn namespace_held(name: &str, held: &Protected) -> String {
@@ -89,17 +91,16 @@ pub fn mode_lowered(req: &Request, from: Mode, to: Mode) -> String {
 }
 
 /// Why the cluster copy of a Backup whose expiration was moved later stays in neuter mode.
-pub fn extended_shadow(obj: &Object) -> String {
+pub fn extended_shadow(until: Timestamp, uploaded: Uploaded<'_>) -> String {
+    let uploaded = match uploaded {
+        Uploaded::Kept(at) => format!("({at})"),
+        Uploaded::AtMost(at) => format!("(no later than {at}: its start plus spec.ttl)"),
+    };
     format!(
-        "its status.expiration ({}) was moved later on the cluster only. Velero's sync would re-create it from \
-         storage with the expiration it was uploaded with ({}), for its TTL collector to delete its data once \
-         that is past. Sanction its deletion with its data, or let it expire (an exempt user may delete it, \
-         giving up the later expiration).",
-        obj.status.expiration.as_deref().unwrap_or_default(),
-        obj.metadata
-            .annotations
-            .get(ORIGINAL_EXPIRATION)
-            .map_or("", String::as_str),
+        "its status.expiration ({until}) was moved later on the cluster only. Velero's sync would re-create it \
+         from storage with the expiration it was uploaded with {uploaded}, for its TTL collector to delete its \
+         data once that is past. Sanction its deletion with its data, or let it expire (an exempt user may \
+         delete it, giving up the later expiration).",
     )
 }
 

@@ -7,7 +7,7 @@ use super::config::Mode;
 use super::decision::{Actor, Class, Context, Decision, Judging, Reason, Violation};
 use super::deletion::{deletion_started, finalizer_removed};
 use super::expiry::{created_expired, expiration_moved_earlier, ttl_shortened};
-use super::extension::{extended_expiration, original_expiration_written};
+use super::extension::{extension, original_expiration_written};
 use super::locations::{location_moved, location_repointed, storage_location_delete};
 use super::messages;
 use super::modes::{mode_for, mode_lowered};
@@ -114,7 +114,7 @@ pub(super) fn self_sanction(req: &Request, ctx: &Context<'_>) -> Result<(), Unsa
 /// only of a held backup. A held Backup's cluster copy is where its hold lives: Velero's sync
 /// would re-create it from storage without the hold, and its TTL collector could then delete
 /// the data, so that DELETE is a storage path (class storage, denied in neuter too). The same
-/// holds for an expiration moved later on the cluster (`extension::extended_expiration`), which
+/// holds for an expiration moved later on the cluster (`extension::extension`), which
 /// exemption covers, as it covers every storage rule but a hold.
 pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     let why = self_sanction(req, ctx).err()?;
@@ -124,9 +124,10 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     }
     // Without the object (the API server always sends it) `why` says so, and it is refused.
     let obj = req.current();
-    let extended = obj
-        .and_then(extended_expiration)
-        .is_some_and(|e| e > ctx.now);
+    let extension = obj
+        .and_then(extension)
+        .filter(|(until, _)| until.as_second() > ctx.now);
+    let extended = extension.is_some();
     let deleting_finalizer = obj.and_then(|o| {
         o.metadata
             .finalizers
@@ -154,7 +155,9 @@ pub fn backup_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
             _ if extended && neuter => format!(
                 "{} Neuter mode lets a Backup go from the cluster, but not this one: {}",
                 messages::protected_object(req, ctx.policy, why),
-                obj.map(messages::extended_shadow).unwrap_or_default()
+                extension
+                    .map(|(until, uploaded)| messages::extended_shadow(until, uploaded))
+                    .unwrap_or_default()
             ),
             _ => messages::protected_object(req, ctx.policy, why),
         },

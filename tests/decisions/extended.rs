@@ -287,3 +287,40 @@ fn a_storage_deleting_finalizer_does_not_hide_the_later_expiration() {
         d.message
     );
 }
+
+#[test]
+fn an_expiration_moved_later_before_the_guard_kept_it_is_told_by_start_plus_ttl() {
+    let idx = index();
+    let neuter = in_mode(Mode::Neuter);
+    // daily-1 started 2026-11-20T02:00:00Z with spec.ttl 720h: Velero's expiration is no later
+    // than 2026-12-20T02:00:00Z. Moved later with nothing kept (before the guard ran):
+    let before = expiring(&backup(), LATER);
+    let d = validate(&delete_of(&before), &neuter, &idx, capture_day());
+    assert!(!d.allowed);
+    assert!(
+        d.message.contains(
+            "uploaded with (no later than 2026-12-20T02:00:01Z: its start plus spec.ttl)"
+        ),
+        "{}",
+        d.message
+    );
+    let mut r = review("delete-namespace-velero.json");
+    r["request"]["name"] = json!("before");
+    let mut kept = before.clone();
+    kept["metadata"]["namespace"] = json!("before");
+    let mut with_it = idx;
+    apply(&mut with_it, Resource::Backup, &kept);
+    assert!(!validate(&r, &neuter, &with_it, capture_day()).allowed);
+    // Without a start, or with spec.ttl lengthened as far, it cannot be told: not kept.
+    let mut no_start = before.clone();
+    no_start["status"]
+        .as_object_mut()
+        .expect("status")
+        .remove("startTimestamp");
+    let d = validate(&delete_of(&no_start), &neuter, &index(), capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+    let mut longer = before.clone();
+    longer["spec"]["ttl"] = json!("8760h0m0s");
+    let d = validate(&delete_of(&longer), &neuter, &index(), capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+}

@@ -23,7 +23,12 @@ fn set_policy(yaml: &str) {
     });
 }
 
+/// A Backup as Velero leaves it: started `spec.ttl` (720h) before its expiration.
 fn backup(ns: &str, name: &str, expiration: &str, extra_labels: &str) -> String {
+    let start = expiration
+        .parse::<jiff::Timestamp>()
+        .expect("an expiration")
+        - jiff::SignedDuration::from_hours(720);
     format!(
         r#"apiVersion: velero.io/v1
 kind: Backup
@@ -32,7 +37,7 @@ metadata:
   namespace: {ns}
   labels: {{velero.io/storage-location: default{extra_labels}}}
 spec: {{storageLocation: default, ttl: 720h0m0s, includedNamespaces: ["*"]}}
-status: {{phase: Completed, startTimestamp: "2026-11-01T02:00:00Z", expiration: "{expiration}"}}
+status: {{phase: Completed, startTimestamp: "{start}", expiration: "{expiration}"}}
 "#
     )
 }
