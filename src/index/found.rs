@@ -94,4 +94,33 @@ impl Index {
             names: first_names(slot, max_names, keep),
         }
     }
+
+    /// Backups on legal hold in every namespace, named `namespace/name`, the first `max_names`
+    /// in that order. One pass over every backup: a DELETE of the Backup CRD only.
+    pub fn held_anywhere(&self, max_names: usize) -> Protected {
+        self.found_anywhere(max_names, BackupEntry::held)
+    }
+
+    /// Backups in every namespace whose expiration was moved later and is still ahead at `now`,
+    /// named as by [`Index::held_anywhere`].
+    pub fn extended_anywhere(&self, now: i64, max_names: usize) -> Protected {
+        self.found_anywhere(max_names, |e| e.extended_at(now))
+    }
+
+    fn found_anywhere(&self, max_names: usize, keep: impl Fn(&BackupEntry) -> bool) -> Protected {
+        let mut namespaces: Vec<&str> = self.namespaces.keys().map(|ns| &**ns).collect();
+        namespaces.sort_unstable();
+        let mut found = Protected {
+            count: 0,
+            names: vec![],
+        };
+        for ns in namespaces {
+            let here = self.found_in(ns, max_names - found.names.len(), &keep);
+            found.count += here.count;
+            found
+                .names
+                .extend(here.names.into_iter().map(|name| format!("{ns}/{name}")));
+        }
+        found
+    }
 }

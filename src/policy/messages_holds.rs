@@ -131,3 +131,31 @@ pub fn original_expiration_written(req: &Request, wanted: Option<&str>) -> Strin
         }
     )
 }
+
+/// The Backup CRD deleted while backups on legal hold exist.
+pub fn crd_held(req: &Request, held: &Protected) -> String {
+    format!(
+        "backup-guard: CustomResourceDefinition {} still holds {} Backup(s) on legal hold ({}). Deleting it deletes \
+         every Backup without admission checks (this is what `velero uninstall` does), but a held Backup must \
+         stay: {HELD_SHADOW} A hold \
+         manager must first release each hold (`kubectl label backup <name> -n <namespace> {HOLD}-`).",
+        req.name,
+        held.count,
+        names_and_more(held),
+    )
+}
+
+/// The Backup CRD deleted in neuter mode while backups whose expiration was moved later exist.
+pub fn crd_extended(req: &Request, extended: &Protected) -> String {
+    format!(
+        "backup-guard: CustomResourceDefinition {} still holds {} Backup(s) whose status.expiration was moved later \
+         on the cluster ({}). Deleting it deletes every Backup without admission checks (this is what `velero \
+         uninstall` does); neuter mode lets them go from the cluster, but not these: Velero's sync would re-create \
+         them from storage with the expiration they were uploaded with, for its TTL collector to delete their \
+         data once that is past. Delete them first with their data (sanctioned), or let them expire (an exempt \
+         user may delete the CRD, giving up the later expirations).",
+        req.name,
+        extended.count,
+        names_and_more(extended),
+    )
+}

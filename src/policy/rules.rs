@@ -236,7 +236,42 @@ pub fn crd_delete(req: &Request, ctx: &Judging<'_>) -> Option<Violation> {
     if count == 0 {
         return None;
     }
+    // Deleting the Backup CRD deletes every Backup without a call per object (`velero
+    // uninstall`): not while one keeps its cluster copy, as `backup_delete` keeps it.
+    if holds == Resource::Backup {
+        let held = ctx.index.held_anywhere(5);
+        if held.count > 0 {
+            return Some(ctx.holding(true).violation(
+                Reason::CrdDelete,
+                Class::Storage,
+                || messages::crd_held(req, &held),
+                || {
+                    messages::short(
+                        req,
+                        &format!("{} held backups would go with it", held.count),
+                    )
+                },
+            ));
+        }
+    }
     let held = self_sanction(req, ctx).err()? == Unsanctioned::Held;
+    if holds == Resource::Backup && ctx.mode == Mode::Neuter {
+        let extended = ctx.index.extended_anywhere(ctx.now, 5);
+        if extended.count > 0 {
+            return Some(ctx.holding(held).violation(
+                Reason::CrdDelete,
+                Class::Storage,
+                || messages::crd_extended(req, &extended),
+                || {
+                    let what = format!(
+                        "{} backups with a later expiration would go with it",
+                        extended.count
+                    );
+                    messages::short(req, &what)
+                },
+            ));
+        }
+    }
     let storage =
         holds == Resource::VolumeSnapshotContent && ctx.index.deleting_velero_contents() > 0;
     Some(ctx.holding(held).violation(

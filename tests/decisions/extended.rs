@@ -324,3 +324,28 @@ fn an_expiration_moved_later_before_the_guard_kept_it_is_told_by_start_plus_ttl(
     let d = validate(&delete_of(&longer), &neuter, &index(), capture_day());
     assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
 }
+
+#[test]
+fn neuter_keeps_the_backup_crd_while_an_expiration_was_moved_later() {
+    let mut idx = index();
+    idx.remove(Resource::Backup, "velero", "weekly-3");
+    let mut kept = extended();
+    kept["metadata"]["namespace"] = json!("keep");
+    apply(&mut idx, Resource::Backup, &kept);
+    let r = review("delete-crd-backups.json");
+    let d = validate(&r, &in_mode(Mode::Neuter), &idx, capture_day());
+    assert!(!d.allowed);
+    assert_eq!(d.reason, Some(Reason::CrdDelete));
+    assert!(
+        d.message.contains(
+            "still holds 1 Backup(s) whose status.expiration was moved later on the cluster (keep/daily-1)"
+        ),
+        "{}",
+        d.message
+    );
+    // An exempt user may (giving the later expiration up); past it, neuter lets the CRD go.
+    let exempt = policy("mode: neuter\nexempt: {users: [admin]}");
+    assert!(validate(&r, &exempt, &idx, capture_day()).allowed);
+    let d = validate(&r, &in_mode(Mode::Neuter), &idx, at("2027-07-01T00:00:00Z"));
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
+}

@@ -2,7 +2,7 @@
 //! deleting a backup whose request was let through earlier, a held Backup's cluster copy kept
 //! even in neuter mode and from Velero's sync, and the location label the sync reads.
 
-use backup_guard::policy::{Mode, Outcome, Policy, Reason};
+use backup_guard::policy::{Mode, Outcome, Policy, Reason, Resource};
 use serde_json::{json, Value};
 
 use crate::in_mode;
@@ -327,4 +327,35 @@ fn a_backup_created_already_expired_is_refused_but_for_velero_s_sync() {
         )
         .allowed
     );
+}
+
+#[test]
+fn the_backup_crd_may_not_go_while_a_backup_is_held() {
+    // Deleting the CRD (as `velero uninstall` does) removes every Backup without a call per
+    // object, so the hold is checked at the CRD: in every mode that judges, exempt or not.
+    let idx = index();
+    let r = review("delete-crd-backups.json");
+    for p in [
+        Policy::default(),
+        in_mode(Mode::Neuter),
+        policy("exempt: {users: [admin]}"),
+        policy("mode: neuter\nexempt: {users: [admin]}"),
+    ] {
+        let d = validate(&r, &p, &idx, capture_day());
+        assert!(!d.allowed);
+        assert_eq!(d.reason, Some(Reason::CrdDelete));
+        assert!(
+            d.message
+                .contains("still holds 1 Backup(s) on legal hold (velero/weekly-3)"),
+            "{}",
+            d.message
+        );
+    }
+    let d = validate(&r, &in_mode(Mode::Audit), &idx, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Warned));
+    // Released, neuter lets the CRD go with a warning, as before.
+    let mut released = index();
+    released.remove(Resource::Backup, "velero", "weekly-3");
+    let d = validate(&r, &in_mode(Mode::Neuter), &released, capture_day());
+    assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
 }

@@ -343,3 +343,28 @@ fn neuter_mode_keeps_a_backup_whose_expiration_was_moved_later() {
     assert!(exists("-n neuter-later backup pinned"));
     set_policy("mode: enforce");
 }
+
+#[test]
+fn neuter_mode_keeps_the_backup_crd_while_a_backup_is_held() {
+    set_policy("mode: enforce");
+    namespace_with_backups(
+        "crd-held",
+        &[("kept", LATER, ", backup-guard.io/hold: \"true\"")],
+    );
+    set_policy("mode: neuter");
+    // `velero uninstall` deletes the CRD, which removes every Backup without a call per object.
+    let r = kubectl(Who::Admin, "delete crd backups.velero.io --dry-run=server");
+    assert!(
+        !r.ok && r.stderr.contains("on legal hold (") && r.stderr.contains("crd-held/kept"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        kubectl(
+            Who::Bob,
+            "-n crd-held label backup kept backup-guard.io/hold-"
+        )
+        .ok
+    );
+    set_policy("mode: enforce");
+}
