@@ -32,12 +32,15 @@ pub fn extension(o: &Object) -> Option<(Timestamp, Uploaded<'_>)> {
         .annotations
         .get(ORIGINAL_EXPIRATION)
         .and_then(|v| Some((v, v.parse::<Timestamp>().ok()?)));
-    match kept {
-        Some((value, at)) if current > at => Some((current, Uploaded::Kept(value))),
-        _ => {
-            let latest = latest_velero_expiration(o)?;
-            (current > latest).then_some((current, Uploaded::AtMost(latest)))
+    let latest = latest_velero_expiration(o);
+    match (kept, latest) {
+        // A kept value that was itself moved later (before the guard kept it) is not the uploaded one.
+        (Some((_, at)), Some(latest)) if current > at && at > latest => {
+            Some((current, Uploaded::AtMost(latest)))
         }
+        (Some((value, at)), _) if current > at => Some((current, Uploaded::Kept(value))),
+        (_, Some(latest)) if current > latest => Some((current, Uploaded::AtMost(latest))),
+        _ => None,
     }
 }
 
@@ -58,15 +61,16 @@ fn latest_velero_expiration(o: &Object) -> Option<Timestamp> {
         .as_deref()?
         .parse::<Timestamp>()
         .ok()?;
-    let ttl = ttl(o).filter(|&t| t > 0)?;
-    start.checked_add(SignedDuration::from_secs(ttl + 1)).ok()
+    let ttl = ttl(o).filter(|&t| t > 0)?.checked_add(1)?;
+    start.checked_add(SignedDuration::from_secs(ttl)).ok()
 }
 
 /// The value `backup-guard.io/original-expiration` has after this CREATE or UPDATE of a Backup:
 ///
 /// - the one the stored Backup keeps (on CREATE: the one written), but never later than that
 ///   object's own expiration, so that a value written by hand can only make the guard stricter;
-/// - else, where anyone but Velero moves `status.expiration` later, the stored expiration;
+/// - else, where anyone but Velero moves `status.expiration` later on a Backup Velero is done
+///   with ([`uploaded_for_good`]), the stored expiration;
 /// - else none.
 pub fn original_expiration(req: &Request, ctx: &Context<'_>) -> Option<String> {
     let new = req.object.as_deref()?;
@@ -85,7 +89,17 @@ pub fn original_expiration(req: &Request, ctx: &Context<'_>) -> Option<String> {
     let stored = req.old_object.as_deref()?;
     let by_velero = Actor::of(&req.user.username, ctx.policy) == Actor::Velero;
     let later = expiration(new)? > expiration(stored)?;
-    (later && !by_velero).then(|| stored.status.expiration.clone())?
+    (later && !by_velero && uploaded_for_good(stored)).then(|| stored.status.expiration.clone())?
+}
+
+/// Whether Velero has uploaded `velero-backup.json` for the last time. Until a backup is done,
+/// Velero's finalizing step uploads the Backup as the cluster has it, with an expiration moved
+/// later meanwhile: nothing to keep then.
+fn uploaded_for_good(o: &Object) -> bool {
+    matches!(
+        o.status.phase.as_deref(),
+        Some("Completed" | "PartiallyFailed" | "Failed" | "FailedValidation")
+    )
 }
 
 /// CREATE or UPDATE of a Backup whose `backup-guard.io/original-expiration` is not what the

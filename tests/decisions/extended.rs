@@ -349,3 +349,28 @@ fn neuter_keeps_the_backup_crd_while_an_expiration_was_moved_later() {
     let d = validate(&r, &in_mode(Mode::Neuter), &idx, at("2027-07-01T00:00:00Z"));
     assert_eq!((d.allowed, d.outcome), (true, Outcome::Neutered));
 }
+
+#[test]
+fn a_move_before_velero_is_done_is_uploaded_and_not_kept() {
+    // Until a backup is done, Velero's finalizing step uploads the Backup as the cluster has it.
+    let mut finalizing = backup();
+    finalizing["status"]["phase"] = json!("Finalizing");
+    assert!(original(&mutated(&finalizing, &expiring(&finalizing, LATER))).is_null());
+    // A kept value that was itself moved later is not named as the uploaded one.
+    let mut twice = expiring(&backup(), "2027-01-01T00:00:00Z");
+    twice["metadata"]["annotations"][ORIGINAL] = json!("2027-01-01T00:00:00Z");
+    let twice = mutated(&twice, &expiring(&twice, LATER));
+    let d = validate(
+        &delete_of(&twice),
+        &in_mode(Mode::Neuter),
+        &index(),
+        capture_day(),
+    );
+    assert!(
+        d.message.contains(
+            "uploaded with (no later than 2026-12-20T02:00:01Z: its start plus spec.ttl)"
+        ),
+        "{}",
+        d.message
+    );
+}
