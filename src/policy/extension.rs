@@ -27,21 +27,22 @@ pub enum Uploaded<'a> {
 /// before the guard kept it) from the latest expiration Velero can have set.
 pub fn extension(o: &Object) -> Option<(Timestamp, Uploaded<'_>)> {
     let current = expiration(o)?;
-    let kept = o
-        .metadata
-        .annotations
-        .get(ORIGINAL_EXPIRATION)
-        .and_then(|v| Some((v, v.parse::<Timestamp>().ok()?)));
     let latest = latest_velero_expiration(o);
-    match (kept, latest) {
-        // A kept value that was itself moved later (before the guard kept it) is not the uploaded one.
-        (Some((_, at)), Some(latest)) if current > at && at > latest => {
-            Some((current, Uploaded::AtMost(latest)))
+    match (kept(o), latest) {
+        // A kept value that was itself moved later (before the guard kept it) is not the
+        // uploaded one: the latest Velero can have set says more.
+        (Some((value, at)), latest) if current > at && latest.is_none_or(|l| at <= l) => {
+            Some((current, Uploaded::Kept(value)))
         }
-        (Some((value, at)), _) if current > at => Some((current, Uploaded::Kept(value))),
         (_, Some(latest)) if current > latest => Some((current, Uploaded::AtMost(latest))),
         _ => None,
     }
+}
+
+/// The value kept in `backup-guard.io/original-expiration`, when it is a time.
+fn kept(o: &Object) -> Option<(&String, Timestamp)> {
+    let value = o.metadata.annotations.get(ORIGINAL_EXPIRATION)?;
+    Some((value, value.parse().ok()?))
 }
 
 /// The later expiration of an extended Backup ([`extension`]), in unix seconds.
@@ -75,12 +76,7 @@ fn latest_velero_expiration(o: &Object) -> Option<Timestamp> {
 pub fn original_expiration(req: &Request, ctx: &Context<'_>) -> Option<String> {
     let new = req.object.as_deref()?;
     let basis = req.old_object.as_deref().unwrap_or(new);
-    let kept = basis
-        .metadata
-        .annotations
-        .get(ORIGINAL_EXPIRATION)
-        .and_then(|v| Some((v, v.parse::<Timestamp>().ok()?)));
-    if let (Some((value, at)), Some(bound)) = (kept, expiration(basis)) {
+    if let (Some((value, at)), Some(bound)) = (kept(basis), expiration(basis)) {
         return Some(match at <= bound {
             true => value.clone(),
             false => basis.status.expiration.clone()?,

@@ -1,6 +1,6 @@
 //! The messages of the rules that keep a hold, an expiry and a mode from being lost on the way
-//! to Velero: held Backups, Velero starting to delete, the location label, a milder mode, a
-//! Backup created already expired.
+//! to Velero: held Backups, Velero starting to delete, a milder mode, a Backup created already
+//! expired, an expiration moved later.
 
 use super::super::config::{Mode, Policy};
 use super::super::extension::Uploaded;
@@ -37,21 +37,6 @@ pub fn deletion_started(req: &Request, policy: &Policy) -> String {
         target(req),
         NsFlag(ns),
         how_to_sanction(Resource::Backup, ns, name, policy)
-    )
-}
-
-/// A Backup's `velero.io/storage-location` label changed or removed.
-pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
-    let change = if to.is_empty() {
-        format!("removes the label velero.io/storage-location={from} from")
-    } else {
-        format!("changes the label velero.io/storage-location from {from} to {to} on")
-    };
-    format!(
-        "backup-guard: this update {change} {}. Velero's sync reads that label: it deletes a Backup whose \
-         location does not hold it, and re-creates it from the location that does, without its hold or a \
-         later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
-        target(req)
     )
 }
 
@@ -104,14 +89,18 @@ pub fn extended_shadow(until: Timestamp, uploaded: Uploaded<'_>) -> String {
     )
 }
 
+/// Why the cluster copies of Backups whose expiration was moved later stay in neuter mode.
+const EXTENDED_SHADOW: &str =
+    "Velero's sync would re-create them from storage with the expiration they were \
+     uploaded with, for its TTL collector to delete their data once that is past.";
+
 /// A namespace holding backups whose expiration was moved later, deleted in neuter mode.
 pub fn namespace_extended(name: &str, extended: &Protected) -> String {
     format!(
         "backup-guard: namespace {name} holds {} Velero backup(s) whose status.expiration was moved later on the \
-         cluster ({}). Neuter mode lets a namespace's backups go from the cluster, but not these: Velero's sync \
-         would re-create them from storage with the expiration they were uploaded with, for its TTL collector to \
-         delete their data once that is past. Delete them first with their data (sanctioned), or let them expire \
-         (an exempt user may delete them, giving up the later expirations).",
+         cluster ({}). Neuter mode lets a namespace's backups go from the cluster, but not these: \
+         {EXTENDED_SHADOW} Delete them first with their data (sanctioned), or let them expire (an exempt user may \
+         delete them, giving up the later expirations).",
         extended.count,
         names_and_more(extended),
     )
@@ -150,10 +139,9 @@ pub fn crd_extended(req: &Request, extended: &Protected) -> String {
     format!(
         "backup-guard: CustomResourceDefinition {} still holds {} Backup(s) whose status.expiration was moved later \
          on the cluster ({}). Deleting it deletes every Backup without admission checks (this is what `velero \
-         uninstall` does); neuter mode lets them go from the cluster, but not these: Velero's sync would re-create \
-         them from storage with the expiration they were uploaded with, for its TTL collector to delete their \
-         data once that is past. Delete them first with their data (sanctioned), or let them expire (an exempt \
-         user may delete the CRD, giving up the later expirations).",
+         uninstall` does); neuter mode lets them go from the cluster, but not these: {EXTENDED_SHADOW} Delete \
+         them first with their data (sanctioned), or let them expire (an exempt user may delete the CRD, giving \
+         up the later expirations).",
         req.name,
         extended.count,
         names_and_more(extended),

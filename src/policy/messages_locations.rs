@@ -1,5 +1,6 @@
 //! The messages of the rules that keep a backup's files where the cleanup looks for them: a
-//! Backup moved to another location, a location pointed elsewhere or deleted while in use.
+//! Backup moved to another location (its field or its label), a location pointed elsewhere or
+//! deleted while in use.
 
 use super::super::config::Policy;
 use super::super::request::Request;
@@ -39,5 +40,20 @@ pub fn location(req: &Request, count: usize, policy: &Policy) -> String {
          also deletes their Backup objects and strands their cleanup. Move or delete those backups first. {}",
         target(req),
         how_to_sanction(req.resource, &req.namespace, &req.name, policy)
+    )
+}
+
+/// A Backup's `velero.io/storage-location` label changed or removed.
+pub fn location_relabelled(req: &Request, from: &str, to: &str) -> String {
+    let change = if to.is_empty() {
+        format!("removes the label velero.io/storage-location={from} from")
+    } else {
+        format!("changes the label velero.io/storage-location from {from} to {to} on")
+    };
+    format!(
+        "backup-guard: this update {change} {}. Velero's sync reads that label: it deletes a Backup whose \
+         location does not hold it, and re-creates it from the location that does, without its hold or a \
+         later expiration, for its TTL collector. Velero sets the label with spec.storageLocation ({from}).",
+        target(req)
     )
 }
